@@ -1,0 +1,1 @@
+//! Helpers for berth integration tests.

@@ -1,0 +1,1 @@
+//! berth: an OCI container runtime library.
