@@ -25,7 +25,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 /// Default time limit for one `berth` invocation.
-pub const BERTH_TIMEOUT: Duration = Duration::from_secs(60);
+pub const BERTH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Skip the current test (with a printed reason) unless we run as root.
 #[macro_export]
@@ -236,6 +236,19 @@ impl Running {
             stdout_path: self.stdout_path.clone(),
             stderr_path: self.stderr_path.clone(),
             args: std::mem::take(&mut self.args),
+        }
+    }
+
+    /// Like [`Running::wait`] but returns None (after killing berth) on
+    /// timeout instead of panicking: safe to use in Drop.
+    pub fn wait_quiet(mut self, timeout: Duration) -> Option<Out> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Some(self.wait(Duration::ZERO)),
+                Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(10)),
+                _ => return None, // Drop kills and reaps it
+            }
         }
     }
 
@@ -497,7 +510,10 @@ impl Drop for Env {
         let left = self.root_entries();
         for id in self.ids.borrow().iter() {
             if left.contains(id) {
-                let _ = self.berth_timeout(&["delete", "--force", id], Duration::from_secs(20));
+                let del = self.spawn(&["delete", "--force", id]);
+                if del.wait_quiet(Duration::from_secs(20)).is_none() {
+                    eprintln!("cleanup: berth delete --force {id} timed out");
+                }
             }
         }
     }
@@ -572,19 +588,8 @@ impl Bundle {
         let dir = env.tmp.path().join(format!("bundle{n}"));
         fs::create_dir_all(&dir).unwrap();
         make_rootfs(&dir.join("rootfs"));
-        let out = Command::new(berth_bin())
-            .arg("spec")
-            .arg("--bundle")
-            .arg(&dir)
-            .output()
-            .expect("run berth spec");
-        assert!(
-            out.status.success(),
-            "berth spec --bundle {} failed: {}{}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        env.berth(&["spec", "--bundle", &dir.display().to_string()])
+            .ok();
         let text = fs::read_to_string(dir.join("config.json"))
             .expect("berth spec did not write config.json");
         let config: Value = serde_json::from_str(&text).expect("berth spec wrote invalid JSON");
