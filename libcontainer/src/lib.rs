@@ -1,1 +1,40 @@
 //! berth: an OCI container runtime library.
+//!
+//! Create, start, inspect, signal and delete containers from OCI bundles,
+//! the way the `berth` command line (runc's interface) does:
+//!
+//! ```no_run
+//! use berth::{Container, ContainerBuilder};
+//! let c = ContainerBuilder::new("web", "/srv/bundles/web").root("/run/berth").create()?;
+//! c.start()?;
+//! println!("{}", c.state().status);
+//! Container::load("/run/berth", "web")?.kill(libc::SIGTERM, false)?;
+//! # Ok::<(), berth::Error>(())
+//! ```
+//!
+//! Callers with threads are supported: the child's setup work then runs in
+//! a freshly exec'd helper (`berth init`, see [`ContainerBuilder::init_binary`])
+//! instead of a plain fork, where only async-signal-safe calls would be allowed.
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod cgroups;
+pub mod channel;
+mod console;
+mod container;
+pub mod error;
+pub mod init;
+mod launcher;
+pub mod namespaces;
+mod process;
+pub mod rootfs;
+mod security;
+pub mod signal;
+pub mod spec;
+pub mod state;
+mod sys;
+
+pub use container::{exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
+pub use error::{Error, Result};
+pub use spec::OCI_VERSION;
+pub use state::{StateReport, Status};

@@ -1,0 +1,447 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! Everything that can be checked without touching the system is checked
+//! here, before any state directory, cgroup or process exists, so bad input
+//! never leaves anything behind. Errors name the JSON path of the field.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::BundleError;
+
+/// The newest runtime-spec major version berth understands.
+const SUPPORTED_MAJOR: u64 = 1;
+
+/// A loaded, validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub path: PathBuf,
+    /// Absolute, canonical path of the root filesystem.
+    pub rootfs: PathBuf,
+    /// The parsed config.
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json`, parses and validates it.
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        let path = std::fs::canonicalize(dir).map_err(|source| BundleError::Bundle {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if !path.is_dir() {
+            return Err(BundleError::Bundle {
+                path,
+                source: std::io::Error::from_raw_os_error(libc::ENOTDIR),
+            });
+        }
+        let config_path = path.join("config.json");
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|source| BundleError::ConfigRead {
+                path: config_path.clone(),
+                source,
+            })?;
+        let spec = parse_config(&text)?;
+        validate(&spec)?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| BundleError::invalid("root", "missing: a container needs a root"))?;
+        let rootfs_given = path.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs_given).map_err(|e| {
+            BundleError::invalid("root.path", format!("{}: {e}", rootfs_given.display()))
+        })?;
+        if !rootfs.is_dir() {
+            return Err(BundleError::invalid(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ));
+        }
+        Ok(Bundle { path, rootfs, spec })
+    }
+}
+
+/// Parses config.json text; errors carry the JSON path, line and column.
+pub fn parse_config(text: &str) -> Result<Spec, BundleError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        BundleError::Parse {
+            field: if field.is_empty() { ".".into() } else { field },
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    de.end().map_err(|e| BundleError::Parse {
+        field: ".".into(),
+        message: e.to_string(),
+    })?;
+    Ok(spec)
+}
+
+/// Checks the config for values berth rejects or does not implement yet.
+pub fn validate(spec: &Spec) -> Result<(), BundleError> {
+    validate_version(spec.version())?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| BundleError::invalid("process", "missing: nothing to run"))?;
+    match process.args() {
+        Some(args) if !args.is_empty() => {}
+        _ => {
+            return Err(BundleError::invalid(
+                "process.args",
+                "must name a program to run",
+            ))
+        }
+    }
+    if !process.cwd().is_absolute() {
+        return Err(BundleError::invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        for (i, var) in env.iter().enumerate() {
+            if !var.contains('=') || var.starts_with('=') || var.contains('\0') {
+                return Err(BundleError::invalid(
+                    format!("process.env[{i}]"),
+                    format!("{var:?} is not of the form KEY=value"),
+                ));
+            }
+        }
+    }
+    if let Some(rlimits) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, rl) in rlimits.iter().enumerate() {
+            if !seen.insert(rl.typ().to_string()) {
+                return Err(BundleError::invalid(
+                    format!("process.rlimits[{i}].type"),
+                    format!("{} is given twice", rl.typ()),
+                ));
+            }
+            if rl.soft() > rl.hard() {
+                return Err(BundleError::invalid(
+                    format!("process.rlimits[{i}]"),
+                    format!(
+                        "{}: soft limit {} is above hard limit {}",
+                        rl.typ(),
+                        rl.soft(),
+                        rl.hard()
+                    ),
+                ));
+            }
+        }
+    }
+    let unsupported_process = [
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile().is_some(),
+        ),
+        ("process.selinuxLabel", process.selinux_label().is_some()),
+        ("process.ioPriority", process.io_priority().is_some()),
+        ("process.scheduler", process.scheduler().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
+    ];
+    for (field, set) in unsupported_process {
+        if set {
+            return Err(BundleError::unsupported(field, "this setting"));
+        }
+    }
+    if spec.hooks().is_some() {
+        return Err(BundleError::unsupported("hooks", "running hooks"));
+    }
+    if let Some(mounts) = spec.mounts() {
+        for (i, m) in mounts.iter().enumerate() {
+            if !m.destination().is_absolute() {
+                return Err(BundleError::invalid(
+                    format!("mounts[{i}].destination"),
+                    format!("{:?} is not an absolute path", m.destination()),
+                ));
+            }
+            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+                return Err(BundleError::unsupported(
+                    format!("mounts[{i}].uidMappings"),
+                    "idmapped mounts",
+                ));
+            }
+            for opt in m.options().iter().flatten() {
+                crate::rootfs::mount_options::check_option(opt).map_err(|what| {
+                    BundleError::unsupported(format!("mounts[{i}].options"), what)
+                })?;
+            }
+        }
+    }
+    validate_linux(spec)
+}
+
+fn validate_version(version: &str) -> Result<(), BundleError> {
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u64>().ok())
+        .ok_or_else(|| {
+            BundleError::invalid("ociVersion", format!("{version:?} is not a version"))
+        })?;
+    if major != SUPPORTED_MAJOR {
+        return Err(BundleError::invalid(
+            "ociVersion",
+            format!("{version:?} is not supported (berth implements runtime-spec 1.x)"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
+    let Some(linux) = spec.linux() else {
+        return Err(BundleError::invalid(
+            "linux",
+            "missing: berth runs Linux containers",
+        ));
+    };
+    let mut seen = HashSet::new();
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(BundleError::invalid(
+                format!("linux.namespaces[{i}].type"),
+                format!("namespace {} is given twice", ns.typ()),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() || !path.exists() {
+                return Err(BundleError::invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+        }
+    }
+    let has_new = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|ns| ns.typ() == t && ns.path().is_none())
+    };
+    let has = |t: LinuxNamespaceType| namespaces.iter().any(|ns| ns.typ() == t);
+    let uid_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let gid_maps = linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_new(LinuxNamespaceType::User) {
+        if !uid_maps {
+            return Err(BundleError::invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uid mappings",
+            ));
+        }
+        if !gid_maps {
+            return Err(BundleError::invalid(
+                "linux.gidMappings",
+                "a new user namespace needs gid mappings",
+            ));
+        }
+    } else if uid_maps || gid_maps {
+        return Err(BundleError::invalid(
+            "linux.uidMappings",
+            "mappings are set but no new user namespace is requested",
+        ));
+    }
+    if has(LinuxNamespaceType::Time) {
+        return Err(BundleError::unsupported(
+            "linux.namespaces",
+            "the time namespace",
+        ));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(BundleError::invalid(
+            "hostname",
+            "setting the hostname needs a uts namespace",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(BundleError::invalid(
+            "domainname",
+            "setting the domainname needs a uts namespace",
+        ));
+    }
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(BundleError::unsupported(
+            "linux.namespaces",
+            "running without a mount namespace",
+        ));
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            validate_sysctl(key, &has)?;
+        }
+    }
+    if let Some(prop) = linux.rootfs_propagation() {
+        if crate::rootfs::mount_options::propagation_flag(prop).is_none() {
+            return Err(BundleError::invalid(
+                "linux.rootfsPropagation",
+                format!("{prop:?} is not a propagation mode"),
+            ));
+        }
+    }
+    if let Some(devices) = linux.devices() {
+        for (i, d) in devices.iter().enumerate() {
+            if !d.path().is_absolute() || !d.path().starts_with("/dev") {
+                return Err(BundleError::invalid(
+                    format!("linux.devices[{i}].path"),
+                    format!("{:?} must be an absolute path under /dev", d.path()),
+                ));
+            }
+        }
+    }
+    let unsupported = [
+        ("linux.seccomp", linux.seccomp().is_some()),
+        ("linux.mountLabel", linux.mount_label().is_some()),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.netDevices", linux.net_devices().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().is_some()),
+    ];
+    for (field, set) in unsupported {
+        if set {
+            return Err(BundleError::unsupported(field, "this setting"));
+        }
+    }
+    if let Some(resources) = linux.resources() {
+        crate::cgroups::check_supported(resources)?;
+    }
+    Ok(())
+}
+
+/// runc's rule: a sysctl may only be set when the namespace it belongs to is
+/// the container's own.
+fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), BundleError> {
+    let field = || format!("linux.sysctl.{key}");
+    if key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
+        return Err(BundleError::invalid(field(), "is not a sysctl name"));
+    }
+    let ipc = key.starts_with("kernel.msg")
+        || key.starts_with("kernel.sem")
+        || key.starts_with("kernel.shm")
+        || key.starts_with("fs.mqueue.");
+    if ipc {
+        return if has(LinuxNamespaceType::Ipc) {
+            Ok(())
+        } else {
+            Err(BundleError::invalid(field(), "needs an ipc namespace"))
+        };
+    }
+    if key.starts_with("net.") {
+        return if has(LinuxNamespaceType::Network) {
+            Ok(())
+        } else {
+            Err(BundleError::invalid(field(), "needs a network namespace"))
+        };
+    }
+    if key == "kernel.hostname" || key == "kernel.domainname" {
+        return if has(LinuxNamespaceType::Uts) {
+            Ok(())
+        } else {
+            Err(BundleError::invalid(field(), "needs a uts namespace"))
+        };
+    }
+    Err(BundleError::invalid(
+        field(),
+        "is not namespaced: a container may not change it for the host",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["sh"]},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    }
+
+    fn check(v: &serde_json::Value) -> Result<(), BundleError> {
+        let spec = parse_config(&v.to_string())?;
+        validate(&spec)
+    }
+
+    #[test]
+    fn minimal_config_is_valid() {
+        check(&minimal()).unwrap();
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let err = parse_config("{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 3"), "{text}");
+        assert!(text.contains("column"), "{text}");
+    }
+
+    #[test]
+    fn wrong_major_version_is_rejected() {
+        let mut v = minimal();
+        v["ociVersion"] = "2.0.0".into();
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.starts_with("ociVersion"), "{text}");
+        assert!(text.contains("2.0.0"), "{text}");
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let mut v = minimal();
+        v["linux"]["namespaces"][1]["type"] = "foo".into();
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("linux.namespaces[1].type"), "{text}");
+        assert!(text.contains("foo"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_namespace_is_rejected() {
+        let mut v = minimal();
+        v["linux"]["namespaces"] =
+            serde_json::json!([{"type": "pid"}, {"type": "mount"}, {"type": "pid"}]);
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("linux.namespaces[2].type"), "{text}");
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings() {
+        let mut v = minimal();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "mount"}]);
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("linux.uidMappings"), "{text}");
+    }
+
+    #[test]
+    fn unknown_capability_is_an_error() {
+        let mut v = minimal();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_NOPE"]});
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("process.capabilities.bounding"), "{text}");
+    }
+
+    #[test]
+    fn host_sysctl_is_rejected() {
+        let mut v = minimal();
+        v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "10"});
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("linux.sysctl.vm.swappiness"), "{text}");
+    }
+
+    #[test]
+    fn soft_rlimit_above_hard_is_rejected() {
+        let mut v = minimal();
+        v["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]);
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.contains("process.rlimits[0]"), "{text}");
+    }
+}

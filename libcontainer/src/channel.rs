@@ -1,0 +1,130 @@
+//! Typed messages between the runtime (parent) and the processes it starts
+//! (the intermediate process and the container's init).
+//!
+//! Frames are a 4-byte little-endian length followed by JSON, over a unix
+//! stream socketpair created close-on-exec.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::error::ChildError;
+use crate::init::InitPlan;
+
+/// Largest frame accepted (a config with many mounts is a few hundred KiB).
+const MAX_FRAME: usize = 16 << 20;
+
+/// Parent → child messages.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToChild {
+    /// The whole plan, sent only to a freshly exec'd helper (the in-process
+    /// path inherits it in memory).
+    Plan(Box<InitPlan>),
+    /// The uid/gid maps of the new user namespace are written.
+    MappingsWritten,
+    /// Init is in its cgroup: go on with the setup.
+    Continue,
+}
+
+/// Child → parent messages.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromChild {
+    /// The intermediate process created a user namespace and waits for its
+    /// maps to be written.
+    WriteMappings,
+    /// The host pid of the container's init, sent by the intermediate process.
+    InitPid(i32),
+    /// Init finished its setup and waits for start (or execs now, for exec).
+    Ready,
+    /// A setup step failed.
+    Failed(ChildError),
+}
+
+/// One end of the channel.
+pub struct Channel {
+    stream: UnixStream,
+}
+
+impl Channel {
+    /// A connected pair (parent end, child end).
+    pub fn pair() -> io::Result<(Channel, Channel)> {
+        let (a, b) = UnixStream::pair()?;
+        Ok((Channel { stream: a }, Channel { stream: b }))
+    }
+
+    /// Wraps an inherited stream (the helper's end).
+    pub fn from_stream(stream: UnixStream) -> Channel {
+        Channel { stream }
+    }
+
+    /// Gives up the wrapper, returning the socket.
+    pub fn into_stream(self) -> UnixStream {
+        self.stream
+    }
+
+    /// The underlying socket.
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// Sends one message.
+    pub fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
+        let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+        let mut frame = Vec::with_capacity(body.len() + 4);
+        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame)
+    }
+
+    /// Receives one message; `Ok(None)` when the peer closed the channel.
+    pub fn recv<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        let mut len = [0u8; 4];
+        match self.stream.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("channel frame of {len} bytes is too large"),
+            ));
+        }
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body)?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Sends a failure report; used by the child on its way out, so errors
+    /// sending are ignored (the parent then sees EOF).
+    pub fn report_failure(&mut self, err: ChildError) {
+        let _ = self.send(&FromChild::Failed(err));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let (mut a, mut b) = Channel::pair().unwrap();
+        a.send(&FromChild::InitPid(42)).unwrap();
+        a.send(&FromChild::Failed(ChildError::msg("mount /proc", "EPERM")))
+            .unwrap();
+        drop(a);
+        assert!(matches!(
+            b.recv::<FromChild>().unwrap(),
+            Some(FromChild::InitPid(42))
+        ));
+        match b.recv::<FromChild>().unwrap() {
+            Some(FromChild::Failed(e)) => assert_eq!(e.to_string(), "mount /proc: EPERM"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(b.recv::<FromChild>().unwrap().is_none());
+    }
+}

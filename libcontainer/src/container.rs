@@ -1,0 +1,493 @@
+//! The public API: create, start, state, kill, delete and run containers.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::bundle::Bundle;
+use crate::cgroups::{self, CgroupManager};
+use crate::error::{Error, Result, StateError};
+use crate::init::InitPlan;
+use crate::launcher::{self, LaunchContext};
+use crate::namespaces::NamespacePlan;
+use crate::state::{self, SavedState, StateDir, StateReport, Status};
+use crate::sys;
+
+/// The default state root, as runc's /run/runc.
+pub const DEFAULT_ROOT: &str = "/run/berth";
+
+/// Builds and creates a container from a bundle.
+///
+/// ```no_run
+/// let container = berth::ContainerBuilder::new("demo", "/path/to/bundle")
+///     .root("/run/berth")
+///     .create()?;
+/// container.start()?;
+/// # Ok::<(), berth::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ContainerBuilder {
+    id: String,
+    bundle: PathBuf,
+    root: PathBuf,
+    console_socket: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    preserve_fds: u32,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    init_binary: Option<PathBuf>,
+    force_helper: bool,
+}
+
+impl ContainerBuilder {
+    /// A container `id` from the bundle directory `bundle`.
+    pub fn new(id: impl Into<String>, bundle: impl Into<PathBuf>) -> Self {
+        ContainerBuilder {
+            id: id.into(),
+            bundle: bundle.into(),
+            root: PathBuf::from(DEFAULT_ROOT),
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+            init_binary: None,
+            force_helper: false,
+        }
+    }
+
+    /// The state root directory (default /run/berth).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// A unix socket that receives the pty master when process.terminal is set.
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// A file to write init's host pid to.
+    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(path.into());
+        self
+    }
+
+    /// Pass fds 3 .. 3+n of the caller to the container process.
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).
+    pub fn no_pivot(mut self, yes: bool) -> Self {
+        self.no_pivot = yes;
+        self
+    }
+
+    /// Keep the caller's session keyring instead of a new one.
+    pub fn no_new_keyring(mut self, yes: bool) -> Self {
+        self.no_new_keyring = yes;
+        self
+    }
+
+    /// The berth binary used as a helper when the calling program has
+    /// threads (fork is then unsafe for the child's setup work).
+    pub fn init_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.init_binary = Some(path.into());
+        self
+    }
+
+    /// Always use the helper binary, even from a single-threaded program.
+    pub fn force_helper(mut self, yes: bool) -> Self {
+        self.force_helper = yes;
+        self
+    }
+
+    /// Creates the container: when this returns, init exists in its
+    /// namespaces and cgroup with the rootfs ready, waiting for `start`.
+    /// On error nothing is left behind.
+    pub fn create(self) -> Result<Container> {
+        self.create_inner(true)
+    }
+
+    fn create_inner(self, wait_for_start: bool) -> Result<Container> {
+        let t0 = Instant::now();
+        state::validate_id(&self.id)?;
+        let bundle = Bundle::load(&self.bundle)?;
+        let console = match &self.console_socket {
+            Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
+                Error::sys(format!("connect to console socket {}", p.display()), e)
+            })?)),
+            None => None,
+        };
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: load bundle");
+        let dir = StateDir::create(&self.root, &self.id)?;
+        let mut guard = CleanupGuard {
+            dir: Some(dir),
+            cgroup: None,
+            pid: None,
+        };
+        let result = self.create_in(&bundle, console.as_ref(), &mut guard, wait_for_start, t0);
+        match result {
+            Ok(saved) => {
+                guard.disarm();
+                let dir = self.root.join(&self.id);
+                Ok(Container {
+                    root: self.root,
+                    dir,
+                    saved,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create_in(
+        &self,
+        bundle: &Bundle,
+        console: Option<&OwnedFd>,
+        guard: &mut CleanupGuard,
+        wait_for_start: bool,
+        t0: Instant,
+    ) -> Result<SavedState> {
+        let dir = guard
+            .dir
+            .as_ref()
+            .ok_or_else(|| Error::Argument("no state dir".into()))?;
+        let spec = &bundle.spec;
+        let ns = NamespacePlan::from_spec(spec);
+        let mut saved = SavedState {
+            id: self.id.clone(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.path.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: state::rfc3339(SystemTime::now()),
+            owner: String::new(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup_paths: HashMap::new(),
+            own_pid_namespace: ns.own_pid,
+        };
+        dir.save(&saved)?;
+        let linux = spec.linux().clone().unwrap_or_default();
+        let cgroup = CgroupManager::create(linux.cgroups_path().as_deref(), &self.id)?;
+        saved.cgroup_paths = cgroup.paths();
+        guard.cgroup = Some(saved.cgroup_paths.clone());
+        dir.save(&saved)?;
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "phase: state dir and cgroup"
+        );
+        let fifo = if wait_for_start {
+            let path = dir.fifo_path();
+            let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
+            sys::mkfifo(&c, 0o622)
+                .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
+            Some(path)
+        } else {
+            None
+        };
+        let plan = InitPlan {
+            id: self.id.clone(),
+            spec: spec.clone(),
+            rootfs: bundle.rootfs.clone(),
+            fifo,
+            console_socket: None,
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+        };
+        let ctx = LaunchContext {
+            cgroup: &cgroup,
+            resources: linux.resources().as_ref(),
+            console_socket: console,
+            helper: self.init_binary.as_deref(),
+            force_helper: self.force_helper,
+        };
+        let pid = launcher::launch(plan, &ctx)?;
+        guard.pid = Some(pid);
+        let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {
+            Error::Child(crate::error::ChildError::msg(
+                "init",
+                "the container process exited right after setup",
+            ))
+        })?;
+        saved.pid = pid;
+        saved.pid_start_time = start_time;
+        dir.save(&saved)?;
+        if let Some(pid_file) = &self.pid_file {
+            write_pid_file(pid_file, pid)?;
+        }
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: created");
+        Ok(saved)
+    }
+
+    /// Creates and starts the container and, unless `detach`, waits for it
+    /// while forwarding signals, then deletes it. Returns the exit code
+    /// (128+N when killed by signal N).
+    pub fn run(self, detach: bool) -> Result<i32> {
+        const FORWARDED: &[libc::c_int] = &[
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGWINCH,
+            libc::SIGCONT,
+            libc::SIGCHLD,
+        ];
+        // Blocked before the clone so no signal is lost; init resets its
+        // mask before execve.
+        let old_mask = if detach {
+            None
+        } else {
+            Some(sys::block_signals(FORWARDED).map_err(|e| Error::sys("block signals", e))?)
+        };
+        let result = (|| {
+            let container = self.create_inner(!detach)?;
+            if detach {
+                return Ok(0);
+            }
+            container.start()?;
+            let code = container.wait_forwarding(FORWARDED);
+            let _ = container.delete(true);
+            code
+        })();
+        if let Some(mask) = old_mask {
+            sys::restore_sigmask(&mask);
+        }
+        result
+    }
+}
+
+/// Undoes a failed create: kills init, removes the cgroup and state dir.
+struct CleanupGuard {
+    dir: Option<StateDir>,
+    cgroup: Option<HashMap<String, PathBuf>>,
+    pid: Option<libc::pid_t>,
+}
+
+impl CleanupGuard {
+    /// Keeps everything: the container was created. Releases the lock.
+    fn disarm(&mut self) {
+        self.cgroup = None;
+        self.pid = None;
+        self.dir = None;
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+        }
+        if let Some(paths) = &self.cgroup {
+            for pid in cgroups::pids_in(paths) {
+                let _ = sys::kill(pid, libc::SIGKILL);
+            }
+            let _ = cgroups::remove_paths(paths);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    // Write then rename, so readers never see a partial pid.
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::sys(format!("write pid file {}", path.display()), e))
+}
+
+/// A container that exists in the state root.
+#[derive(Debug, Clone)]
+pub struct Container {
+    root: PathBuf,
+    dir: PathBuf,
+    saved: SavedState,
+}
+
+impl Container {
+    /// Loads container `id` from the state root `root`.
+    pub fn load(root: impl AsRef<Path>, id: &str) -> Result<Container> {
+        let dir = StateDir::open(root.as_ref(), id)?;
+        let saved = dir.load()?;
+        Ok(Container {
+            root: root.as_ref().to_path_buf(),
+            dir: dir.path.clone(),
+            saved,
+        })
+    }
+
+    /// The states of every container under `root`, sorted by ID.
+    pub fn list(root: impl AsRef<Path>) -> Result<Vec<StateReport>> {
+        let mut out = Vec::new();
+        for id in state::list_ids(root.as_ref())? {
+            match Container::load(root.as_ref(), &id) {
+                Ok(c) => out.push(c.state()),
+                // Deleted meanwhile, or still being created by someone else.
+                Err(Error::State(StateError::NotFound(_) | StateError::Io { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The container ID.
+    pub fn id(&self) -> &str {
+        &self.saved.id
+    }
+
+    /// Host pid of the container's init (0 while creating).
+    pub fn pid(&self) -> i32 {
+        self.saved.pid
+    }
+
+    /// The current status, derived from the live process.
+    pub fn status(&self) -> Status {
+        self.saved.status(&self.dir)
+    }
+
+    /// The state as `berth state` prints it.
+    pub fn state(&self) -> StateReport {
+        self.saved.report(self.status())
+    }
+
+    fn lock(&self) -> Result<StateDir> {
+        Ok(StateDir::open(&self.root, &self.saved.id)?)
+    }
+
+    fn wrong_status(&self, status: Status, action: &'static str) -> Error {
+        Error::State(StateError::WrongStatus {
+            id: self.saved.id.clone(),
+            status: status.to_string(),
+            action,
+        })
+    }
+
+    /// Starts the user's program of a created container.
+    pub fn start(&self) -> Result<()> {
+        let dir = self.lock()?;
+        let status = self.saved.status(&dir.path);
+        if status != Status::Created {
+            return Err(self.wrong_status(status, "only a created container can be started"));
+        }
+        let fifo = dir.fifo_path();
+        let c = crate::rootfs::path::cstr(&fifo).map_err(|e| Error::sys("fifo path", e))?;
+        let fd = sys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+            .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
+        let mut file = std::fs::File::from(fd);
+        let mut byte = [0u8; 1];
+        // Init opens the FIFO for writing and writes one byte; while it is
+        // not there yet the non-blocking read says WouldBlock (or 0 before
+        // any writer). Watch that init is alive meanwhile.
+        let started = loop {
+            match std::io::Read::read(&mut file, &mut byte) {
+                Ok(1) => break true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::sys("read exec fifo", e)),
+            }
+            if !self.saved.init_alive() {
+                break false;
+            }
+            sys::poll_readable(&file, 100);
+        };
+        let _ = std::fs::remove_file(&fifo);
+        if !started {
+            return Err(
+                self.wrong_status(Status::Stopped, "the container process exited before start")
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to init, or with `all` to every process of the container.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let status = self.status();
+        if matches!(status, Status::Stopped | Status::Creating) && !all {
+            return Err(self.wrong_status(status, "container is not running"));
+        }
+        if all {
+            let mut pids = cgroups::pids_in(&self.saved.cgroup_paths);
+            if pids.is_empty() && self.saved.init_alive() {
+                pids.push(self.saved.pid);
+            }
+            for pid in pids {
+                let _ = sys::kill(pid, signal);
+            }
+            return Ok(());
+        }
+        sys::kill(self.saved.pid, signal)
+            .map_err(|e| Error::sys(format!("kill {} with signal {signal}", self.saved.pid), e))
+    }
+
+    /// Deletes a stopped container (with `force`, kills it first). Removes
+    /// its processes, cgroup and state directory.
+    pub fn delete(&self, force: bool) -> Result<()> {
+        let dir = self.lock()?;
+        let status = self.saved.status(&dir.path);
+        if status != Status::Stopped && !force {
+            return Err(self.wrong_status(
+                status,
+                "only a stopped container can be deleted (use --force)",
+            ));
+        }
+        if self.saved.init_alive() {
+            let _ = sys::kill(self.saved.pid, libc::SIGKILL);
+        }
+        for pid in cgroups::pids_in(&self.saved.cgroup_paths) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        // Reap init if it is our child (run), then wait for it to vanish.
+        let _ = sys::waitpid(self.saved.pid, libc::WNOHANG);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (self.saved.init_alive() || !cgroups::pids_in(&self.saved.cgroup_paths).is_empty())
+            && Instant::now() < deadline
+        {
+            let _ = sys::waitpid(self.saved.pid, libc::WNOHANG);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        cgroups::remove_paths(&self.saved.cgroup_paths)?;
+        dir.remove()?;
+        Ok(())
+    }
+
+    /// Waits for init (a child of this process, as after `run`), forwarding
+    /// the given signals (which the caller has blocked) to it.
+    fn wait_forwarding(&self, signals: &[libc::c_int]) -> Result<i32> {
+        let sfd = sys::signalfd(signals).map_err(|e| Error::sys("signalfd", e))?;
+        let pid = self.saved.pid;
+        loop {
+            match sys::waitpid(pid, libc::WNOHANG) {
+                Ok((0, _)) => {}
+                Ok((_, status)) => return Ok(exit_code(status)),
+                Err(e) => return Err(Error::sys("wait for container", e)),
+            }
+            let sig = sys::read_signalfd(std::os::fd::AsFd::as_fd(&sfd))
+                .map_err(|e| Error::sys("read signal", e))?;
+            if sig != libc::SIGCHLD {
+                let _ = sys::kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// The shell convention: the exit status, or 128+N for signal N.
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}

@@ -1,0 +1,321 @@
+//! The child side of the process model: everything between clone and
+//! execve, in the order the runtime spec and the kernel need.
+//!
+//! ```text
+//! runtime (parent) ── clone ──> intermediate ── clone(CLONE_PARENT) ──> init
+//!                                 joins/creates namespaces                 pid 1 of its pid ns
+//!                                 exits once init exists                   rootfs, user, caps …
+//!                                                                          waits on exec.fifo, execve
+//! ```
+//! The intermediate process exists because a new pid namespace applies to
+//! children only; CLONE_PARENT makes init the runtime's child so `run` can
+//! wait for it.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{Channel, FromChild, ToChild};
+use crate::error::ChildError;
+use crate::namespaces::{clone_flag, NamespacePlan};
+use crate::rootfs::{self, path::cstr, RootfsContext};
+use crate::security::capabilities::CapabilityPlan;
+use crate::{console, process, sys};
+
+/// Everything the child needs, serialisable so a freshly exec'd helper can
+/// receive it over the channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitPlan {
+    /// Container ID.
+    pub id: String,
+    /// The config.
+    pub spec: Spec,
+    /// Absolute rootfs path on the host.
+    pub rootfs: PathBuf,
+    /// The exec FIFO to wait on before execve (None: exec at once).
+    pub fifo: Option<PathBuf>,
+    /// Fd number of the connected console socket in the child, if any.
+    pub console_socket: Option<RawFd>,
+    /// Number of fds after stdio to pass to the process (3 .. 3+N).
+    pub preserve_fds: u32,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring.
+    pub no_new_keyring: bool,
+}
+
+type Res<T = ()> = Result<T, ChildError>;
+
+fn io_step(what: &'static str) -> impl Fn(std::io::Error) -> ChildError {
+    move |e| ChildError::io(what, &e)
+}
+
+/// Entry of the intermediate process (in-process clone or helper). Never
+/// returns: it exits once init exists or setup failed.
+pub fn run_intermediate(plan: &InitPlan, mut chan: Channel) -> ! {
+    match intermediate(plan, &mut chan) {
+        Ok(()) => sys::exit_now(0),
+        Err(e) => {
+            chan.report_failure(e);
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
+    // If the runtime dies mid-setup, do not leave half a container behind.
+    sys::set_parent_death_signal(libc::SIGKILL).map_err(io_step("set parent death signal"))?;
+    // A non-dumpable process's /proc/<pid>/exe cannot be opened by the
+    // container: it never reaches the host berth binary (CVE-2019-5736).
+    sys::set_dumpable(false).map_err(io_step("make non-dumpable"))?;
+    let ns = NamespacePlan::from_spec(&plan.spec);
+    for (t, path) in &ns.join {
+        let fd = std::fs::File::open(path)
+            .map_err(|e| ChildError::io(format!("open namespace {}", path.display()), &e))?;
+        sys::setns(fd.as_fd(), clone_flag(*t))
+            .map_err(|e| ChildError::io(format!("join {t} namespace {}", path.display()), &e))?;
+    }
+    if ns.new_user {
+        sys::unshare(libc::CLONE_NEWUSER).map_err(io_step("create user namespace"))?;
+        chan.send(&FromChild::WriteMappings)
+            .map_err(io_step("ask for id mappings"))?;
+        match chan.recv::<ToChild>() {
+            Ok(Some(ToChild::MappingsWritten)) => {}
+            _ => {
+                return Err(ChildError::msg(
+                    "user namespace",
+                    "runtime did not write the id mappings",
+                ))
+            }
+        }
+    }
+    if ns.in_user_ns() {
+        // Become root of the user namespace so files we create are owned by
+        // a mapped id and we hold its capabilities.
+        sys::setresgid(0).map_err(io_step("become gid 0 in the user namespace"))?;
+        sys::setresuid(0).map_err(io_step("become uid 0 in the user namespace"))?;
+    }
+    if ns.new_flags != 0 {
+        sys::unshare(ns.new_flags).map_err(io_step("create namespaces"))?;
+    }
+    match sys::clone_process(libc::CLONE_PARENT as libc::c_ulong)
+        .map_err(io_step("clone container init"))?
+    {
+        sys::CloneResult::Child => {
+            let code = match container_init(plan, chan, &ns) {
+                Ok(never) => match never {},
+                Err(e) => {
+                    chan.report_failure(e);
+                    1
+                }
+            };
+            sys::exit_now(code)
+        }
+        sys::CloneResult::Parent(pid) => {
+            chan.send(&FromChild::InitPid(pid))
+                .map_err(io_step("report init pid"))?;
+            Ok(())
+        }
+    }
+}
+
+/// Container init: waits until the runtime placed it in its cgroup, sets
+/// everything up, waits for start and execs the user's program.
+fn container_init(
+    plan: &InitPlan,
+    chan: &mut Channel,
+    ns: &NamespacePlan,
+) -> Result<std::convert::Infallible, ChildError> {
+    sys::set_parent_death_signal(libc::SIGKILL).map_err(io_step("set parent death signal"))?;
+    match chan.recv::<ToChild>() {
+        Ok(Some(ToChild::Continue)) => {}
+        _ => {
+            return Err(ChildError::msg(
+                "init",
+                "runtime went away before the cgroup was ready",
+            ))
+        }
+    }
+    sys::umask(0);
+    if ns.new_cgroup {
+        sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
+    }
+    let spec = &plan.spec;
+    let proc_cfg = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| ChildError::msg("process", "missing"))?;
+    // Opened before the switch of root, which hides the state directory.
+    let fifo = match &plan.fifo {
+        Some(p) => {
+            let c = cstr(p).map_err(io_step("exec fifo path"))?;
+            Some(sys::open(&c, libc::O_PATH, 0).map_err(io_step("open exec fifo"))?)
+        }
+        None => None,
+    };
+    let ctx = RootfsContext {
+        spec,
+        rootfs: &plan.rootfs,
+        in_user_ns: ns.in_user_ns(),
+        own_cgroup_ns: ns.new_cgroup
+            || ns
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
+        no_pivot: plan.no_pivot,
+    };
+    rootfs::prepare(&ctx)?;
+    rootfs::switch_root(&ctx)?;
+    rootfs::finish(&ctx)?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sys::sethostname(h).map_err(|e| ChildError::io(format!("hostname {h}"), &e))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(d).map_err(|e| ChildError::io(format!("domainname {d}"), &e))?;
+    }
+    if proc_cfg.terminal().unwrap_or(false) {
+        let raw = plan.console_socket.ok_or_else(|| {
+            ChildError::msg(
+                "process.terminal",
+                "a terminal needs --console-socket (berth does not proxy terminals)",
+            )
+        })?;
+        let socket = sys::own_inherited_fd(raw).map_err(io_step("console socket"))?;
+        let size = proc_cfg
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        console::setup_console(&socket, size)?;
+    }
+    if !plan.no_new_keyring {
+        process::join_session_keyring(&plan.id)?;
+    }
+    process::apply_rlimits(proc_cfg)?;
+    process::apply_oom_score_adj(proc_cfg)?;
+    let caps = CapabilityPlan::new(proc_cfg.capabilities().as_ref());
+    caps.apply_bounding()?;
+    // cwd first as root (it may be unreadable for the user), checked again
+    // after the switch.
+    let cwd_as_root = process::enter_cwd(proc_cfg);
+    sys::set_keep_caps(true).map_err(io_step("keep capabilities"))?;
+    process::switch_user(proc_cfg, ns.in_user_ns())?;
+    sys::set_keep_caps(false).map_err(io_step("keep capabilities"))?;
+    caps.apply_sets()?;
+    if cwd_as_root.is_err() || proc_cfg.user().uid() != 0 {
+        process::enter_cwd(proc_cfg)?;
+    }
+    sys::umask(proc_cfg.user().umask().unwrap_or(0o022));
+    let program = process::find_executable(proc_cfg)?;
+    let program = cstr(&program).map_err(io_step("program path"))?;
+    let argv: Vec<CString> = proc_cfg
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ChildError::msg("process.args", "an argument contains a NUL byte"))?;
+    let envp = process::environment(proc_cfg);
+    if proc_cfg.no_new_privileges().unwrap_or(false) {
+        sys::set_no_new_privs().map_err(io_step("process.noNewPrivileges"))?;
+    }
+    sys::reset_signals().map_err(io_step("reset signals"))?;
+    // Only stdio and the preserved fds survive execve.
+    let keep_from = 3 + plan.preserve_fds;
+    for fd in 3..keep_from {
+        sys::clear_cloexec(fd as RawFd)
+            .map_err(|e| ChildError::io(format!("preserve fd {fd}"), &e))?;
+    }
+    sys::close_range_cloexec(keep_from).map_err(io_step("close fds"))?;
+    // The runtime may die now without taking the container with it.
+    sys::set_parent_death_signal(0).map_err(io_step("clear parent death signal"))?;
+    chan.send(&FromChild::Ready)
+        .map_err(io_step("report ready"))?;
+    if let Some(fifo) = fifo {
+        wait_for_start(&fifo)?;
+    }
+    let err = sys::execve(&program, &argv, &envp);
+    Err(ChildError::io(
+        format!("exec {}", program.to_string_lossy()),
+        &err,
+    ))
+}
+
+/// Blocks until `start` opens the FIFO for reading, then tells it we go.
+fn wait_for_start(fifo: &OwnedFd) -> Res {
+    let path = rootfs::path::fd_path(fifo.as_fd());
+    let w = sys::open(&path, libc::O_WRONLY, 0).map_err(io_step("open exec fifo for start"))?;
+    let mut f = std::fs::File::from(w);
+    std::io::Write::write_all(&mut f, b"0").map_err(io_step("signal start"))
+}
+
+/// Environment variable naming the channel fd of a helper (`berth init`).
+pub const HELPER_ENV: &str = "_BERTH_INIT_HELPER";
+
+/// Entry of the `berth init` helper, which a multi-threaded embedder execs
+/// instead of forking in-process. Its stdin is the channel; the plan and the
+/// fds to install follow on it.
+pub fn helper_main() -> ! {
+    // Before anything else: nobody may open our /proc/<pid>/exe.
+    if sys::set_dumpable(false).is_err() {
+        sys::exit_now(1);
+    }
+    // Move the channel off fd 0 (the container's stdin goes there); fd 0
+    // itself stays open until dup2 replaces it, so no received fd lands on it.
+    let stream = match sys::dup_above(sys::borrow_raw(0), 10) {
+        Ok(fd) => UnixStream::from(fd),
+        Err(_) => sys::exit_now(1),
+    };
+    let mut chan = Channel::from_stream(stream);
+    let result = (|| -> Res<InitPlan> {
+        let mut plan = match chan.recv::<ToChild>() {
+            Ok(Some(ToChild::Plan(plan))) => *plan,
+            _ => return Err(ChildError::msg("helper", "no plan received")),
+        };
+        let mut byte = [0u8; 1];
+        let (_, stdin) =
+            sys::recv_fd(chan.stream().as_fd(), &mut byte).map_err(io_step("receive stdin"))?;
+        let stdin = stdin.ok_or_else(|| ChildError::msg("helper", "stdin fd missing"))?;
+        sys::dup2(stdin.as_fd(), 0).map_err(io_step("install stdin"))?;
+        drop(stdin);
+        let mut received = Vec::new();
+        let extra = plan.preserve_fds as usize + usize::from(plan.console_socket.is_some());
+        for _ in 0..extra {
+            let (_, fd) =
+                sys::recv_fd(chan.stream().as_fd(), &mut byte).map_err(io_step("receive fd"))?;
+            received.push(fd.ok_or_else(|| ChildError::msg("helper", "fd missing"))?);
+        }
+        // Preserved fds go to 3.. in order, the console socket above them.
+        // Lift everything above the targets first so no dup2 clobbers a
+        // received fd.
+        let base = 3 + plan.preserve_fds as RawFd;
+        let lifted = received
+            .iter()
+            .map(|fd| sys::dup_above(fd.as_fd(), base + 16))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io_step("move received fds"))?;
+        drop(received);
+        let mut lifted = lifted.into_iter();
+        for target in 3..base {
+            if let Some(fd) = lifted.next() {
+                sys::dup2(fd.as_fd(), target).map_err(io_step("install preserved fd"))?;
+            }
+        }
+        if plan.console_socket.is_some() {
+            let sock = lifted
+                .next()
+                .ok_or_else(|| ChildError::msg("helper", "console socket fd missing"))?;
+            plan.console_socket = Some(sock.into_raw_fd());
+        }
+        Ok(plan)
+    })();
+    match result {
+        Ok(plan) => run_intermediate(&plan, chan),
+        Err(e) => {
+            chan.report_failure(e);
+            sys::exit_now(1)
+        }
+    }
+}

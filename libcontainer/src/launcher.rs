@@ -1,0 +1,237 @@
+//! The parent side of the process model: start the intermediate process
+//! (in-process clone, or a freshly exec'd helper when the caller has
+//! threads), answer its requests, place init in its cgroup, and wait until
+//! init is ready.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxResources};
+
+use crate::cgroups::CgroupManager;
+use crate::channel::{Channel, FromChild, ToChild};
+use crate::error::{ChildError, Error, Result};
+use crate::init::{self, InitPlan};
+use crate::sys;
+
+/// How the intermediate process was started.
+enum Intermediate {
+    /// Forked in-process; reaped with waitpid.
+    Cloned(libc::pid_t),
+    /// A `berth init` helper.
+    Helper(std::process::Child),
+}
+
+impl Intermediate {
+    fn pid(&self) -> libc::pid_t {
+        match self {
+            Intermediate::Cloned(pid) => *pid,
+            Intermediate::Helper(child) => child.id() as libc::pid_t,
+        }
+    }
+
+    fn reap(self) {
+        match self {
+            Intermediate::Cloned(pid) => {
+                let _ = sys::waitpid(pid, 0);
+            }
+            Intermediate::Helper(mut child) => {
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// What the launcher needs besides the plan.
+pub struct LaunchContext<'a> {
+    /// The container's cgroup.
+    pub cgroup: &'a CgroupManager,
+    /// linux.resources to apply before init continues.
+    pub resources: Option<&'a LinuxResources>,
+    /// The connected console socket, if any.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Path of the berth binary for the helper path (multi-threaded callers).
+    pub helper: Option<&'a Path>,
+    /// Force the helper path even when single-threaded (tests).
+    pub force_helper: bool,
+}
+
+/// Starts init for `plan`; returns its host pid once it is ready (blocked on
+/// the exec FIFO, or about to exec when there is none).
+pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t> {
+    let t0 = Instant::now();
+    let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
+    plan.console_socket = ctx.console_socket.map(|s| s.as_raw_fd());
+    let single_threaded = sys::thread_count() == 1;
+    let intermediate = if single_threaded && !ctx.force_helper {
+        match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
+            sys::CloneResult::Child => {
+                drop(chan);
+                // Nothing of the caller's (the state dir lock, an embedder's
+                // sockets) may live on in the container's processes.
+                let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
+                keep.extend(plan.console_socket);
+                keep.push(child_chan.stream().as_raw_fd());
+                if let Err(e) = sys::close_fds_except(&keep) {
+                    let mut chan = child_chan;
+                    chan.report_failure(ChildError::io("close inherited fds", &e));
+                    sys::exit_now(1);
+                }
+                init::run_intermediate(&plan, child_chan)
+            }
+            sys::CloneResult::Parent(pid) => Intermediate::Cloned(pid),
+        }
+    } else {
+        spawn_helper(&plan, &mut chan, child_chan, ctx)?
+    };
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: clone");
+    let result = converse(&plan, &mut chan, &intermediate, ctx);
+    match result {
+        Ok(pid) => {
+            intermediate.reap();
+            tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: init ready");
+            Ok(pid)
+        }
+        Err((init_pid, err)) => {
+            if let Some(pid) = init_pid {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                let _ = sys::waitpid(pid, 0);
+            }
+            let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+            intermediate.reap();
+            Err(err)
+        }
+    }
+}
+
+fn helper_path(ctx: &LaunchContext<'_>) -> Result<PathBuf> {
+    if let Some(p) = ctx.helper {
+        return Ok(p.to_path_buf());
+    }
+    if let Ok(p) = std::env::var("BERTH_INIT_BINARY") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if exe.file_name().is_some_and(|n| n == "berth") {
+            return Ok(exe);
+        }
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("berth"))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| {
+            Error::Argument(
+                "the caller has threads, so berth needs its helper binary: set \
+                 ContainerBuilder::init_binary or BERTH_INIT_BINARY, or put berth in PATH"
+                    .into(),
+            )
+        })
+}
+
+fn spawn_helper(
+    plan: &InitPlan,
+    chan: &mut Channel,
+    child_chan: Channel,
+    ctx: &LaunchContext<'_>,
+) -> Result<Intermediate> {
+    let path = helper_path(ctx)?;
+    let child_end: OwnedFd = child_chan.into_stream().into();
+    let child = Command::new(&path)
+        .arg("init")
+        .env(init::HELPER_ENV, "1")
+        .stdin(Stdio::from(child_end))
+        .spawn()
+        .map_err(|e| Error::sys(format!("start helper {}", path.display()), e))?;
+    let send = |chan: &mut Channel, fd: BorrowedFd<'_>| {
+        sys::send_fd(chan.stream().as_fd(), b"f", fd)
+            .map_err(|e| Error::sys("pass fd to helper", e))
+    };
+    chan.send(&ToChild::Plan(Box::new(plan.clone())))
+        .map_err(|e| Error::sys("send plan to helper", e))?;
+    send(chan, sys::borrow_raw(0))?;
+    for fd in 3..3 + plan.preserve_fds as i32 {
+        send(chan, sys::borrow_raw(fd))?;
+    }
+    if let Some(sock) = ctx.console_socket {
+        send(chan, sock.as_fd())?;
+    }
+    Ok(Intermediate::Helper(child))
+}
+
+type ConverseError = (Option<libc::pid_t>, Error);
+
+fn converse(
+    plan: &InitPlan,
+    chan: &mut Channel,
+    intermediate: &Intermediate,
+    ctx: &LaunchContext<'_>,
+) -> std::result::Result<libc::pid_t, ConverseError> {
+    let mut init_pid = None;
+    loop {
+        let msg = chan
+            .recv::<FromChild>()
+            .map_err(|e| (init_pid, Error::sys("read from container init", e)))?;
+        match msg {
+            Some(FromChild::WriteMappings) => {
+                write_id_maps(plan, intermediate.pid()).map_err(|e| (init_pid, e))?;
+                chan.send(&ToChild::MappingsWritten)
+                    .map_err(|e| (init_pid, Error::sys("answer intermediate", e)))?;
+            }
+            Some(FromChild::InitPid(pid)) => {
+                init_pid = Some(pid);
+                ctx.cgroup
+                    .apply(ctx.resources)
+                    .and_then(|()| ctx.cgroup.add_process(pid))
+                    .map_err(|e| (init_pid, e.into()))?;
+                chan.send(&ToChild::Continue)
+                    .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
+            }
+            Some(FromChild::Ready) => {
+                return init_pid.ok_or((
+                    None,
+                    Error::Child(ChildError::msg("init", "ready before its pid was known")),
+                ))
+            }
+            Some(FromChild::Failed(e)) => return Err((init_pid, Error::Child(e))),
+            None => {
+                return Err((
+                    init_pid,
+                    Error::Child(ChildError::msg(
+                        "init",
+                        "the container process exited before it was ready",
+                    )),
+                ))
+            }
+        }
+    }
+}
+
+fn format_map(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+fn write_id_maps(plan: &InitPlan, pid: libc::pid_t) -> Result<()> {
+    let linux = plan.spec.linux().clone().unwrap_or_default();
+    let uid = format_map(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid = format_map(linux.gid_mappings().as_deref().unwrap_or_default());
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).map_err(|e| {
+        Error::Child(ChildError::io(
+            format!("linux.uidMappings {}", uid.trim()),
+            &e,
+        ))
+    })?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).map_err(|e| {
+        Error::Child(ChildError::io(
+            format!("linux.gidMappings {}", gid.trim()),
+            &e,
+        ))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,417 @@
+//! The container's root filesystem: mounts, /dev, pivot_root, masked and
+//! read-only paths, sysctls. Runs inside init, in the new mount namespace.
+
+pub mod devices;
+pub mod mount_options;
+pub mod path;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::error::ChildError;
+use crate::sys;
+use path::{cstr, fd_path, open_in_root};
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// Mount flags the kernel locks on a bind mount made in a user namespace;
+/// a remount must keep them.
+const LOCKED_FLAGS: libc::c_ulong = libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME;
+
+type Res<T = ()> = Result<T, ChildError>;
+
+fn step<T>(what: impl FnOnce() -> String, r: std::io::Result<T>) -> Res<T> {
+    r.map_err(|e| ChildError::io(what(), &e))
+}
+
+/// What the rootfs setup needs to know beyond the spec.
+pub struct RootfsContext<'a> {
+    /// The config.
+    pub spec: &'a Spec,
+    /// Absolute path of the rootfs on the host.
+    pub rootfs: &'a Path,
+    /// Whether init runs in a new user namespace (no mknod, locked flags).
+    pub in_user_ns: bool,
+    /// Whether init has its own cgroup namespace.
+    pub own_cgroup_ns: bool,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+}
+
+/// Everything before the switch of root: propagation, the bind of the
+/// rootfs onto itself, the config's mounts and /dev.
+pub fn prepare(ctx: &RootfsContext<'_>) -> Res {
+    let slash = cstr("/").map_err(|e| ChildError::io("/", &e))?;
+    // Keep our mounts from reaching the host (and the host's from reaching
+    // us, unless the config asks for shared propagation later).
+    step(
+        || "make / a recursive slave".into(),
+        sys::mount(None, &slash, None, libc::MS_SLAVE | libc::MS_REC, None),
+    )?;
+    let rootfs_c = step(|| "rootfs path".into(), cstr(ctx.rootfs))?;
+    step(
+        || format!("bind {} onto itself", ctx.rootfs.display()),
+        sys::mount(
+            Some(&rootfs_c),
+            &rootfs_c,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        ),
+    )?;
+    let root = step(
+        || format!("open {}", ctx.rootfs.display()),
+        sys::open(&rootfs_c, libc::O_PATH | libc::O_DIRECTORY, 0),
+    )?;
+    let mounts = ctx.spec.mounts().clone().unwrap_or_default();
+    for m in &mounts {
+        mount_one(ctx, root.as_fd(), m)?;
+    }
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && mount_options::parse(m.options().as_deref().unwrap_or_default()).is_bind()
+    });
+    if !dev_is_bind {
+        devices::create_devices(ctx, root.as_fd())?;
+        devices::create_dev_symlinks(root.as_fd())?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
+    let dest = m.destination();
+    let what = || format!("mount {}", dest.display());
+    let opts = mount_options::parse(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().clone().unwrap_or_default();
+    if typ == "cgroup" {
+        return mount_cgroup(ctx, root, dest, &opts);
+    }
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
+    let target = if opts.is_bind() {
+        let src_is_dir = step(
+            || format!("mount {}: source {}", dest.display(), source.display()),
+            std::fs::metadata(&source),
+        )?
+        .is_dir();
+        if src_is_dir {
+            path::mkdir_all_in_root(root, dest, 0o755)
+        } else {
+            path::create_file_in_root(root, dest)
+        }
+    } else {
+        path::mkdir_all_in_root(root, dest, 0o755)
+    };
+    let target = step(what, target)?;
+    let target_path = fd_path(target.as_fd());
+    let src_c = step(what, cstr(&source))?;
+    if opts.is_bind() {
+        step(
+            what,
+            sys::mount(
+                Some(&src_c),
+                &target_path,
+                None,
+                opts.flags & (libc::MS_BIND | libc::MS_REC),
+                None,
+            ),
+        )?;
+        let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+        if extra != 0 {
+            // The fd still names the directory under the new mount: reopen.
+            let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+            remount(&top, extra, what)?;
+        }
+    } else {
+        let typ_c = step(what, cstr(&typ))?;
+        let data = step(what, cstr(&opts.data))?;
+        let data = (!opts.data.is_empty()).then_some(data.as_c_str());
+        let r = sys::mount(Some(&src_c), &target_path, Some(&typ_c), opts.flags, data);
+        match r {
+            // sysfs cannot be mounted in a user namespace that does not own
+            // the network namespace: bind the host's, as runc does.
+            Err(e) if typ == "sysfs" && ctx.in_user_ns && e.raw_os_error() == Some(libc::EPERM) => {
+                let sys_c = step(what, cstr("/sys"))?;
+                step(
+                    what,
+                    sys::mount(
+                        Some(&sys_c),
+                        &target_path,
+                        None,
+                        libc::MS_BIND | libc::MS_REC,
+                        None,
+                    ),
+                )?;
+                let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+                remount(&top, opts.flags, what)?;
+            }
+            r => step(what, r)?,
+        }
+    }
+    if !opts.propagation.is_empty() {
+        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        for p in &opts.propagation {
+            step(
+                what,
+                sys::mount(None, &fd_path(top.as_fd()), None, *p, None),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Remounts the bind mount `fd` refers to with `flags`, keeping the flags
+/// the kernel locked.
+fn remount(fd: &OwnedFd, flags: libc::c_ulong, what: impl Fn() -> String) -> Res {
+    let p = fd_path(fd.as_fd());
+    let current = step(&what, sys::statvfs_flags(&p))? as libc::c_ulong & LOCKED_FLAGS;
+    step(
+        what,
+        sys::mount(
+            None,
+            &p,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | flags | current,
+            None,
+        ),
+    )
+}
+
+/// A `cgroup` mount on this host: a tmpfs holding one directory per host
+/// hierarchy, each the container's own cgroup (through its cgroup namespace,
+/// or a bind of its host cgroup directory).
+fn mount_cgroup(
+    ctx: &RootfsContext<'_>,
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    opts: &mount_options::ParsedOptions,
+) -> Res {
+    let what = || format!("mount cgroup at {}", dest.display());
+    let hierarchies = crate::cgroups::host_hierarchies();
+    if hierarchies.len() == 1 && hierarchies[0].is_v2() {
+        // Pure v2: one cgroup2 mount (or a bind without a cgroup ns).
+        let h = &hierarchies[0];
+        let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
+        return mount_hierarchy(ctx, root, h, &target, dest, opts.flags);
+    }
+    let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
+    let tmpfs = step(what, cstr("tmpfs"))?;
+    let data = step(what, cstr("mode=755"))?;
+    step(
+        what,
+        sys::mount(
+            Some(&tmpfs),
+            &fd_path(target.as_fd()),
+            Some(&tmpfs),
+            opts.flags & !libc::MS_RDONLY,
+            Some(&data),
+        ),
+    )?;
+    for h in &hierarchies {
+        let sub = dest.join(&h.name);
+        let t = step(what, path::mkdir_all_in_root(root, &sub, 0o755))?;
+        mount_hierarchy(ctx, root, h, &t, &sub, opts.flags)?;
+    }
+    if opts.flags & libc::MS_RDONLY != 0 {
+        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        remount(&top, opts.flags & !libc::MS_BIND, what)?;
+    }
+    Ok(())
+}
+
+fn mount_hierarchy(
+    ctx: &RootfsContext<'_>,
+    root: BorrowedFd<'_>,
+    h: &crate::cgroups::Hierarchy,
+    target: &OwnedFd,
+    dest: &Path,
+    flags: libc::c_ulong,
+) -> Res {
+    let what = || format!("mount cgroup {} at {}", h.name, dest.display());
+    let target_path = fd_path(target.as_fd());
+    if ctx.own_cgroup_ns {
+        let fstype = if h.is_v2() { "cgroup2" } else { "cgroup" };
+        let fs = step(what, cstr(fstype))?;
+        let data = step(what, cstr(&h.options))?;
+        let data = (!h.options.is_empty()).then_some(data.as_c_str());
+        if sys::mount(Some(&fs), &target_path, Some(&fs), flags, data).is_ok() {
+            return Ok(());
+        }
+    }
+    // Bind the container's own cgroup directory of this hierarchy.
+    let own = crate::cgroups::own_cgroup_dir(h).unwrap_or_else(|| h.mount_point.clone());
+    let src = step(what, cstr(&own))?;
+    step(
+        what,
+        sys::mount(
+            Some(&src),
+            &target_path,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        ),
+    )?;
+    let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+    remount(&top, flags & !(libc::MS_BIND | libc::MS_REC), what)
+}
+
+/// Switches the root: pivot_root (or MS_MOVE + chroot with no_pivot) and
+/// drops the host's root from the mount namespace.
+pub fn switch_root(ctx: &RootfsContext<'_>) -> Res {
+    let rootfs_c = step(|| "rootfs path".into(), cstr(ctx.rootfs))?;
+    let dot = step(|| ".".into(), cstr("."))?;
+    let slash = step(|| "/".into(), cstr("/"))?;
+    let new_root = step(
+        || format!("open {}", ctx.rootfs.display()),
+        sys::open(&rootfs_c, libc::O_DIRECTORY | libc::O_RDONLY, 0),
+    )?;
+    step(|| "chdir to rootfs".into(), sys::fchdir(new_root.as_fd()))?;
+    if ctx.no_pivot {
+        step(
+            || "move rootfs to /".into(),
+            sys::mount(Some(&dot), &slash, None, libc::MS_MOVE, None),
+        )?;
+        step(|| "chroot".into(), sys::chroot(&dot))?;
+    } else {
+        let old_root = step(
+            || "open /".into(),
+            sys::open(&slash, libc::O_DIRECTORY | libc::O_RDONLY, 0),
+        )?;
+        step(|| "pivot_root".into(), sys::pivot_root(&dot, &dot))?;
+        // The old root is now stacked on top of the new one at "/"; detach it
+        // without letting the unmount propagate anywhere.
+        step(|| "fchdir old root".into(), sys::fchdir(old_root.as_fd()))?;
+        step(
+            || "make old root a slave".into(),
+            sys::mount(None, &dot, None, libc::MS_SLAVE | libc::MS_REC, None),
+        )?;
+        step(
+            || "unmount old root".into(),
+            sys::umount2(&dot, libc::MNT_DETACH),
+        )?;
+    }
+    step(|| "chdir /".into(), std::env::set_current_dir("/"))?;
+    Ok(())
+}
+
+/// Everything after the switch: propagation of /, masked and read-only
+/// paths, sysctls, and the read-only root.
+pub fn finish(ctx: &RootfsContext<'_>) -> Res {
+    let slash = step(|| "/".into(), cstr("/"))?;
+    let linux = ctx.spec.linux().clone().unwrap_or_default();
+    if let Some(prop) = linux.rootfs_propagation() {
+        if let Some(flag) = mount_options::propagation_flag(prop) {
+            step(
+                || format!("linux.rootfsPropagation {prop}"),
+                sys::mount(None, &slash, None, flag, None),
+            )?;
+        }
+    }
+    let root = step(
+        || "open /".into(),
+        sys::open(&slash, libc::O_PATH | libc::O_DIRECTORY, 0),
+    )?;
+    for p in linux.readonly_paths().iter().flatten() {
+        readonly_path(root.as_fd(), Path::new(p))?;
+    }
+    for p in linux.masked_paths().iter().flatten() {
+        mask_path(root.as_fd(), Path::new(p))?;
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for (key, value) in sysctl {
+            write_sysctl(root.as_fd(), key, value)?;
+        }
+    }
+    let readonly = ctx
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    if readonly {
+        let current = step(|| "statvfs /".into(), sys::statvfs_flags(&slash))? as libc::c_ulong
+            & LOCKED_FLAGS;
+        step(
+            || "remount / read-only".into(),
+            sys::mount(
+                None,
+                &slash,
+                None,
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | current,
+                None,
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn readonly_path(root: BorrowedFd<'_>, p: &Path) -> Res {
+    let what = || format!("linux.readonlyPaths {}", p.display());
+    let fd = match open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return step(what, Err(e)),
+    };
+    let fp = fd_path(fd.as_fd());
+    step(
+        what,
+        sys::mount(Some(&fp), &fp, None, libc::MS_BIND | libc::MS_REC, None),
+    )?;
+    let top = step(what, open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW))?;
+    remount(
+        &top,
+        libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        what,
+    )
+}
+
+fn mask_path(root: BorrowedFd<'_>, p: &Path) -> Res {
+    let what = || format!("linux.maskedPaths {}", p.display());
+    let fd = match open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return step(what, Err(e)),
+    };
+    let st = step(what, sys::fstat(fd.as_fd()))?;
+    let target = fd_path(fd.as_fd());
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let tmpfs = step(what, cstr("tmpfs"))?;
+        step(
+            what,
+            sys::mount(Some(&tmpfs), &target, Some(&tmpfs), libc::MS_RDONLY, None),
+        )
+    } else {
+        let null = devices::open_verified_null(root).map_err(|e| ChildError::io(what(), &e))?;
+        step(
+            what,
+            sys::mount(
+                Some(&fd_path(null.as_fd())),
+                &target,
+                None,
+                libc::MS_BIND,
+                None,
+            ),
+        )
+    }
+}
+
+fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Res {
+    let what = || format!("linux.sysctl.{key}");
+    let p = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let fd = step(
+        what,
+        open_in_root(root, &p, libc::O_WRONLY | libc::O_NOFOLLOW),
+    )?;
+    // Only ever write into the real procfs, never a file swapped in.
+    let magic = step(what, sys::fstatfs_magic(fd.as_fd()))?;
+    if magic != PROC_SUPER_MAGIC {
+        return Err(ChildError::msg(what(), "target is not on procfs"));
+    }
+    let mut file = std::fs::File::from(fd);
+    step(what, std::io::Write::write_all(&mut file, value.as_bytes()))
+}

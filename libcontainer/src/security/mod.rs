@@ -1,0 +1,3 @@
+//! Privileges of the container process: capabilities and no_new_privs.
+
+pub mod capabilities;

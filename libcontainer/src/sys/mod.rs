@@ -1,0 +1,687 @@
+//! The only module of berth with `unsafe` code: thin, safe wrappers around the
+//! system calls that neither `std` nor `nix` cover the way the runtime needs
+//! them (clone with CLONE_PARENT, openat2, close_range, pivot_root, fd passing …).
+//!
+//! Every wrapper returns `std::io::Result` with the raw errno preserved so the
+//! layers above can name the failing step and the kernel's reason.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn check_long(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Result of [`clone_process`] as seen by the caller.
+pub enum CloneResult {
+    /// We are the parent; the child has this pid.
+    Parent(libc::pid_t),
+    /// We are the new child process.
+    Child,
+}
+
+/// Fork-like clone: the child continues on a copy of the caller's stack.
+/// `flags` may hold `CLONE_PARENT` and `CLONE_NEW*` flags; SIGCHLD is always
+/// the exit signal.
+///
+/// The caller must make sure the process is single-threaded, or that the
+/// child only makes async-signal-safe calls until it execs.
+pub fn clone_process(flags: libc::c_ulong) -> io::Result<CloneResult> {
+    // SAFETY: raw clone without CLONE_VM and with a null stack behaves like
+    // fork(2): the child gets a private copy of the address space and resumes
+    // here. No Rust invariants are broken by duplicating a single-threaded
+    // process; callers uphold the threading contract documented above.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match check_long(ret)? {
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// Ends the calling process at once, without running destructors or atexit
+/// handlers (which belong to the parent's copy of the program).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// unshare(2) with the given CLONE_NEW* flags.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: unshare takes flags only.
+    check(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// setns(2) into the namespace `fd` refers to.
+pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is a valid open descriptor for the duration of the call.
+    check(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
+}
+
+/// Marks every descriptor from `first` upwards close-on-exec, so only the
+/// standard streams and the ones below `first` survive execve.
+pub fn close_range_cloexec(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only changes descriptor flags; no memory is touched.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    check_long(ret).map(drop)
+}
+
+/// Clears FD_CLOEXEC on `fd` so it survives execve (preserved fds).
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an integer fd; an invalid fd yields EBADF.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) }).map(drop)
+}
+
+/// Flags for [`openat2`]'s `resolve` field.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// Resolve as if the directory fd were the root (no escape through `..` or
+/// absolute symlinks).
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2): opens `path` relative to `dir` with the given resolve rules.
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
+    loop {
+        // SAFETY: `how` lives across the call and its size is passed; the
+        // path is NUL-terminated.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match check_long(ret) {
+            // SAFETY: the kernel returned a fresh descriptor we now own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            // openat2 returns EAGAIN when a concurrent rename raced the lookup.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// openat(2) relative to `dir` (no resolve restrictions); always O_CLOEXEC.
+pub fn openat(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    // SAFETY: path is NUL-terminated; dir is a valid fd.
+    let fd = check(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: fresh descriptor returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// open(2) of an absolute or cwd-relative path; always O_CLOEXEC.
+pub fn open(path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: path is NUL-terminated.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode) })?;
+    // SAFETY: fresh descriptor returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// mkdirat(2).
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; dir is valid.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
+}
+
+/// mknodat(2).
+pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32, dev: u64) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; dir is valid.
+    check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) }).map(drop)
+}
+
+/// unlinkat(2).
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; dir is valid.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(drop)
+}
+
+/// symlinkat(2): creates `name` in `dir` pointing at `target`.
+pub fn symlinkat(target: &CStr, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: both strings are NUL-terminated; dir is valid.
+    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).map(drop)
+}
+
+/// fstat(2).
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st points to writable memory of the right size.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so st is initialised.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// fstatfs(2): the filesystem magic of what `fd` refers to.
+pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: st points to writable memory of the right size.
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded.
+    Ok(unsafe { st.assume_init() }.f_type as i64)
+}
+
+/// The mount flags (ST_* as MS_*) of the filesystem at `path`.
+pub fn statvfs_flags(path: &CStr) -> io::Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: st points to writable memory; path is NUL-terminated.
+    check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statvfs succeeded.
+    Ok(unsafe { st.assume_init() }.f_flag as u64)
+}
+
+/// mount(2). `None` arguments are passed as NULL.
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives
+    // the call.
+    check(unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// umount2(2).
+pub fn umount2(target: &CStr, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: target is NUL-terminated.
+    check(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}
+
+/// pivot_root(2).
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated.
+    check_long(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+        .map(drop)
+}
+
+/// chroot(2).
+pub fn chroot(path: &CStr) -> io::Result<()> {
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+}
+
+/// fchdir(2).
+pub fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fd is valid.
+    check(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+}
+
+/// sethostname(2).
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe a valid byte buffer.
+    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// setdomainname(2).
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe a valid byte buffer.
+    check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// setresuid(2) for all three ids.
+pub fn setresuid(uid: u32) -> io::Result<()> {
+    // SAFETY: raw syscall so the change applies to this thread/process only
+    // without glibc's cross-thread broadcast (we are single-threaded here).
+    check_long(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+/// setresgid(2) for all three ids.
+pub fn setresgid(gid: u32) -> io::Result<()> {
+    // SAFETY: see setresuid.
+    check_long(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// setgroups(2).
+pub fn setgroups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: pointer and length describe the slice.
+    check_long(unsafe { libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()) }).map(drop)
+}
+
+/// setrlimit(2) via prlimit on ourselves.
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is a valid rlimit64 for the call's duration; pid 0 = self.
+    check(unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
+}
+
+/// umask(2); returns the previous mask.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask) }
+}
+
+/// prctl(2) with integer arguments.
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: the options used here take integer arguments only.
+    check(unsafe { libc::prctl(option, arg, 0, 0, 0) }).map(drop)
+}
+
+/// PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe among them)
+/// cannot be opened by less privileged processes.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong)
+}
+
+/// PR_SET_NO_NEW_PRIVS.
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+}
+
+/// PR_SET_PDEATHSIG.
+pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong)
+}
+
+/// PR_SET_KEEPCAPS.
+pub fn set_keep_caps(keep: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong)
+}
+
+/// setsid(2).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no arguments.
+    check(unsafe { libc::setsid() }).map(drop)
+}
+
+/// Makes the terminal `fd` our controlling terminal.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Sets a terminal's window size.
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize that lives across the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// Unlocks a pty master and returns the number of its slave (/dev/pts/N).
+pub fn unlock_pty(master: BorrowedFd<'_>) -> io::Result<u32> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int that lives across the call.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int to the pointer.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) })?;
+    Ok(number)
+}
+
+/// dup2(2) (dup3 without flags when the numbers differ).
+pub fn dup2(old: BorrowedFd<'_>, new: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 on integer fds; the target is closed atomically if open.
+    check(unsafe { libc::dup2(old.as_raw_fd(), new) }).map(drop)
+}
+
+/// Builds a NULL-terminated pointer array over C strings.
+fn ptr_array(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// execve(2). Only returns on failure.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let argv_ptrs = ptr_array(argv);
+    let envp_ptrs = ptr_array(envp);
+    // SAFETY: path and both arrays are NUL-terminated and live across the call.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Resets the signal mask to empty and every signal disposition to default,
+/// so the container process starts as a fresh process would.
+pub fn reset_signals() -> io::Result<()> {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; invalid numbers in
+        // the range (glibc-reserved RT signals) fail harmlessly with EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigprocmask reads it.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        check(libc::sigprocmask(
+            libc::SIG_SETMASK,
+            set.as_ptr(),
+            std::ptr::null_mut(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Sends `fd` over the unix socket `sock` with `payload` as the data.
+pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr() as *mut libc::c_void,
+        iov_len: payload.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at a buffer of CMSG_SPACE(sizeof fd) bytes,
+    // so CMSG_FIRSTHDR is non-null and CMSG_DATA has room for one fd.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::copy_nonoverlapping(
+            &raw as *const RawFd as *const u8,
+            libc::CMSG_DATA(cmsg),
+            std::mem::size_of::<RawFd>(),
+        );
+    }
+    // SAFETY: msg and everything it points to live across the call.
+    check_long(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as _).map(drop)
+}
+
+/// Receives one message with at most one fd from `sock`.
+pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: msg points at live buffers of the stated sizes.
+    let n = check_long(
+        unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) } as _,
+    )? as usize;
+    let mut fd = None;
+    // SAFETY: the kernel filled msg_control; CMSG_* walk it within bounds.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if !cmsg.is_null()
+            && (*cmsg).cmsg_level == libc::SOL_SOCKET
+            && (*cmsg).cmsg_type == libc::SCM_RIGHTS
+        {
+            let mut raw: RawFd = -1;
+            std::ptr::copy_nonoverlapping(
+                libc::CMSG_DATA(cmsg),
+                &mut raw as *mut RawFd as *mut u8,
+                std::mem::size_of::<RawFd>(),
+            );
+            fd = Some(OwnedFd::from_raw_fd(raw));
+        }
+    }
+    Ok((n, fd))
+}
+
+/// Creates a FIFO at `path`.
+pub fn mkfifo(path: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: path is NUL-terminated.
+    check(unsafe { libc::mkfifo(path.as_ptr(), mode) }).map(drop)
+}
+
+/// The number of threads of the calling process, from the kernel's own count.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(usize::MAX)
+}
+
+/// ptsname of the slave is built from the number; this opens it.
+pub fn open_pty_slave(number: u32) -> io::Result<OwnedFd> {
+    let path = CString::new(format!("/dev/pts/{number}"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    open(&path, libc::O_RDWR | libc::O_NOCTTY, 0)
+}
+
+/// Sends a signal to a process.
+pub fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes integers only.
+    check(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// waitpid(2): returns (pid, raw status) or (0, 0) with WNOHANG and no change.
+pub fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid int pointer.
+        let ret = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok((ret, status));
+    }
+}
+
+/// A signalfd for the given signals; the signals must be blocked first.
+pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set before sigaddset/signalfd use it.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for &s in signals {
+            libc::sigaddset(set.as_mut_ptr(), s);
+        }
+        let fd = check(libc::signalfd(-1, set.as_ptr(), libc::SFD_CLOEXEC))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Blocks the given signals for the calling thread; returns the old mask as
+/// an opaque value for [`restore_sigmask`].
+pub fn block_signals(signals: &[libc::c_int]) -> io::Result<SigMask> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: the sets are initialised by sigemptyset / by the kernel.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for &s in signals {
+            libc::sigaddset(set.as_mut_ptr(), s);
+        }
+        let ret = libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), old.as_mut_ptr());
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok(SigMask(old.assume_init()))
+    }
+}
+
+/// A saved signal mask.
+pub struct SigMask(libc::sigset_t);
+
+/// Restores a mask saved by [`block_signals`].
+pub fn restore_sigmask(mask: &SigMask) {
+    // SAFETY: mask.0 is a valid, initialised sigset.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
+}
+
+/// Reads one signal number from a signalfd.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: info is a writable buffer of `size` bytes.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok(info.ssi_signo as libc::c_int);
+    }
+}
+
+/// Borrows a raw fd number the caller knows is open (e.g. 0, 1, 2).
+pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: callers only pass the standard streams or fds they keep open
+    // for the rest of the process lifetime.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Takes ownership of an inherited fd number (e.g. passed to a helper).
+///
+/// Returns an error if the number is not an open descriptor.
+pub fn own_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl on an integer checks that the descriptor is open.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: the fd is open and was handed to this process to own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring.
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    let name = CString::new(format!("_ses.{name}"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: the name is NUL-terminated and lives across the call.
+    check_long(unsafe {
+        libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr())
+    })
+    .map(drop)
+}
+
+/// Duplicates `fd` to the lowest free number >= `min`, close-on-exec.
+pub fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new descriptor we own.
+    let new = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Waits up to `timeout_ms` for `fd` to become readable (or hung up).
+pub fn poll_readable(fd: &impl AsRawFd, timeout_ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: pfd is a valid pollfd array of length 1.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+}
+
+/// Closes every descriptor from 3 up except those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|&&fd| fd >= 3)
+        .map(|&fd| fd as u32)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; none of them is
+            // owned by live Rust objects the caller still uses (the caller
+            // lists those in `keep`).
+            check_long(unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0) })?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
