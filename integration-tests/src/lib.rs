@@ -516,6 +516,19 @@ impl Drop for Env {
                 }
             }
         }
+        // Cgroups a buggy runtime left behind (already reported by the leak
+        // checks): remove the empty ones so they do not pile up.
+        fn rmdir_tree(p: &Path) {
+            for e in fs::read_dir(p).into_iter().flatten().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    rmdir_tree(&e.path());
+                }
+            }
+            let _ = fs::remove_dir(p);
+        }
+        for d in self.cgroup_dirs() {
+            rmdir_tree(Path::new(&d));
+        }
     }
 }
 
