@@ -99,10 +99,13 @@ impl Channel {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Sends a failure report; used by the child on its way out, so errors
-    /// sending are ignored (the parent then sees EOF).
+    /// Sends a failure report; used by the child on its way out. When the
+    /// runtime no longer listens (after create returned), the error goes to
+    /// the container's stderr instead, so it is not lost.
     pub fn report_failure(&mut self, err: ChildError) {
-        let _ = self.send(&FromChild::Failed(err));
+        if self.send(&FromChild::Failed(err.clone())).is_err() {
+            let _ = writeln!(io::stderr(), "berth: container init: {err}");
+        }
     }
 }
 

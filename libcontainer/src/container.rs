@@ -187,7 +187,13 @@ impl ContainerBuilder {
             let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
             sys::mkfifo(&c, 0o622)
                 .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
-            Some(path)
+            // Writable by init whatever uid it runs as; the umask cut it.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+                .map_err(|e| Error::sys(format!("chmod {}", path.display()), e))?;
+            Some(
+                sys::open(&c, libc::O_PATH, 0)
+                    .map_err(|e| Error::sys(format!("open {}", path.display()), e))?,
+            )
         } else {
             None
         };
@@ -195,7 +201,7 @@ impl ContainerBuilder {
             id: self.id.clone(),
             spec: spec.clone(),
             rootfs: bundle.rootfs.clone(),
-            fifo,
+            fifo: None,
             console_socket: None,
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
@@ -205,6 +211,7 @@ impl ContainerBuilder {
             cgroup: &cgroup,
             resources: linux.resources().as_ref(),
             console_socket: console,
+            exec_fifo: fifo.as_ref(),
             helper: self.init_binary.as_deref(),
             force_helper: self.force_helper,
         };
@@ -253,7 +260,10 @@ impl ContainerBuilder {
             if detach {
                 return Ok(0);
             }
-            container.start()?;
+            if let Err(e) = container.start() {
+                let _ = container.delete(true);
+                return Err(e);
+            }
             let code = container.wait_forwarding(FORWARDED);
             let _ = container.delete(true);
             code
@@ -459,6 +469,15 @@ impl Container {
         cgroups::remove_paths(&self.saved.cgroup_paths)?;
         dir.remove()?;
         Ok(())
+    }
+
+    /// Waits for the container's init to exit and returns its exit code
+    /// (128+N when killed by signal N). Init is a child of the process that
+    /// created the container, so only that process can wait for it.
+    pub fn wait(&self) -> Result<i32> {
+        let (_, status) = sys::waitpid(self.saved.pid, 0)
+            .map_err(|e| Error::sys(format!("wait for pid {}", self.saved.pid), e))?;
+        Ok(exit_code(status))
     }
 
     /// Waits for init (a child of this process, as after `run`), forwarding

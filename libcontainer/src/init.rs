@@ -36,8 +36,10 @@ pub struct InitPlan {
     pub spec: Spec,
     /// Absolute rootfs path on the host.
     pub rootfs: PathBuf,
-    /// The exec FIFO to wait on before execve (None: exec at once).
-    pub fifo: Option<PathBuf>,
+    /// Fd number (O_PATH) of the exec FIFO to wait on before execve, opened
+    /// by the runtime: init may lack the permission to reach the state
+    /// directory (user namespaces). None: exec at once.
+    pub fifo: Option<RawFd>,
     /// Fd number of the connected console socket in the child, if any.
     pub console_socket: Option<RawFd>,
     /// Number of fds after stdio to pass to the process (3 .. 3+N).
@@ -149,12 +151,8 @@ fn container_init(
         .process()
         .as_ref()
         .ok_or_else(|| ChildError::msg("process", "missing"))?;
-    // Opened before the switch of root, which hides the state directory.
-    let fifo = match &plan.fifo {
-        Some(p) => {
-            let c = cstr(p).map_err(io_step("exec fifo path"))?;
-            Some(sys::open(&c, libc::O_PATH, 0).map_err(io_step("open exec fifo"))?)
-        }
+    let fifo = match plan.fifo {
+        Some(raw) => Some(sys::own_inherited_fd(raw).map_err(io_step("exec fifo"))?),
         None => None,
     };
     let ctx = RootfsContext {
@@ -281,13 +279,16 @@ pub fn helper_main() -> ! {
         sys::dup2(stdin.as_fd(), 0).map_err(io_step("install stdin"))?;
         drop(stdin);
         let mut received = Vec::new();
-        let extra = plan.preserve_fds as usize + usize::from(plan.console_socket.is_some());
+        let extra = plan.preserve_fds as usize
+            + usize::from(plan.console_socket.is_some())
+            + usize::from(plan.fifo.is_some());
         for _ in 0..extra {
             let (_, fd) =
                 sys::recv_fd(chan.stream().as_fd(), &mut byte).map_err(io_step("receive fd"))?;
             received.push(fd.ok_or_else(|| ChildError::msg("helper", "fd missing"))?);
         }
-        // Preserved fds go to 3.. in order, the console socket above them.
+        // Preserved fds go to 3.. in order, the console socket and the exec
+        // FIFO above them.
         // Lift everything above the targets first so no dup2 clobbers a
         // received fd.
         let base = 3 + plan.preserve_fds as RawFd;
@@ -308,6 +309,12 @@ pub fn helper_main() -> ! {
                 .next()
                 .ok_or_else(|| ChildError::msg("helper", "console socket fd missing"))?;
             plan.console_socket = Some(sock.into_raw_fd());
+        }
+        if plan.fifo.is_some() {
+            let fifo = lifted
+                .next()
+                .ok_or_else(|| ChildError::msg("helper", "exec fifo fd missing"))?;
+            plan.fifo = Some(fifo.into_raw_fd());
         }
         Ok(plan)
     })();

@@ -52,6 +52,8 @@ pub struct LaunchContext<'a> {
     pub resources: Option<&'a LinuxResources>,
     /// The connected console socket, if any.
     pub console_socket: Option<&'a OwnedFd>,
+    /// The exec FIFO (O_PATH), if init is to wait for start.
+    pub exec_fifo: Option<&'a OwnedFd>,
     /// Path of the berth binary for the helper path (multi-threaded callers).
     pub helper: Option<&'a Path>,
     /// Force the helper path even when single-threaded (tests).
@@ -64,6 +66,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
     let t0 = Instant::now();
     let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
     plan.console_socket = ctx.console_socket.map(|s| s.as_raw_fd());
+    plan.fifo = ctx.exec_fifo.map(|f| f.as_raw_fd());
     let single_threaded = sys::thread_count() == 1;
     let intermediate = if single_threaded && !ctx.force_helper {
         match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
@@ -73,6 +76,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                 // sockets) may live on in the container's processes.
                 let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
                 keep.extend(plan.console_socket);
+                keep.extend(plan.fifo);
                 keep.push(child_chan.stream().as_raw_fd());
                 if let Err(e) = sys::close_fds_except(&keep) {
                     let mut chan = child_chan;
@@ -159,6 +163,9 @@ fn spawn_helper(
     }
     if let Some(sock) = ctx.console_socket {
         send(chan, sock.as_fd())?;
+    }
+    if let Some(fifo) = ctx.exec_fifo {
+        send(chan, fifo.as_fd())?;
     }
     Ok(Intermediate::Helper(child))
 }
