@@ -385,6 +385,7 @@ impl Container {
 
     /// Starts the user's program of a created container.
     pub fn start(&self) -> Result<()> {
+        let t0 = Instant::now();
         let dir = self.lock()?;
         let status = self.saved.status(&dir.path);
         if status != Status::Created {
