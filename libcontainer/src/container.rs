@@ -418,6 +418,7 @@ impl Container {
                 self.wrong_status(Status::Stopped, "the container process exited before start")
             );
         }
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: started");
         Ok(())
     }
 
