@@ -217,7 +217,7 @@ pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     // SAFETY: st points to writable memory of the right size.
     check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    Ok(unsafe { st.assume_init() }.f_type)
 }
 
 /// The mount flags (ST_* as MS_*) of the filesystem at `path`.
@@ -226,7 +226,7 @@ pub fn statvfs_flags(path: &CStr) -> io::Result<u64> {
     // SAFETY: st points to writable memory; path is NUL-terminated.
     check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
     // SAFETY: statvfs succeeded.
-    Ok(unsafe { st.assume_init() }.f_flag as u64)
+    Ok(unsafe { st.assume_init() }.f_flag)
 }
 
 /// mount(2). `None` arguments are passed as NULL.
