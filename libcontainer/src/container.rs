@@ -320,9 +320,9 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// A container that exists in the state root.
 #[derive(Debug, Clone)]
 pub struct Container {
-    root: PathBuf,
-    dir: PathBuf,
-    saved: SavedState,
+    pub(crate) root: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) saved: SavedState,
 }
 
 impl Container {
@@ -371,11 +371,11 @@ impl Container {
         self.saved.report(self.status())
     }
 
-    fn lock(&self) -> Result<StateDir> {
+    pub(crate) fn lock(&self) -> Result<StateDir> {
         Ok(StateDir::open(&self.root, &self.saved.id)?)
     }
 
-    fn wrong_status(&self, status: Status, action: &'static str) -> Error {
+    pub(crate) fn wrong_status(&self, status: Status, action: &'static str) -> Error {
         Error::State(StateError::WrongStatus {
             id: self.saved.id.clone(),
             status: status.to_string(),
