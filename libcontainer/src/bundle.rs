@@ -297,7 +297,6 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
         }
     }
     let unsupported = [
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.mountLabel", linux.mount_label().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.netDevices", linux.net_devices().is_some()),

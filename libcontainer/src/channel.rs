@@ -35,6 +35,9 @@ pub enum FromChild {
     WriteMappings,
     /// The host pid of the container's init, sent by the intermediate process.
     InitPid(i32),
+    /// Init loaded a seccomp filter with a notification listener; the fd
+    /// follows as SCM_RIGHTS on a one-byte message.
+    SeccompListener,
     /// Init finished its setup and waits for start (or execs now, for exec).
     Ready,
     /// A setup step failed.

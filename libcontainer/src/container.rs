@@ -118,6 +118,13 @@ impl ContainerBuilder {
         let t0 = Instant::now();
         state::validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
+        let seccomp = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(crate::security::seccomp::compile)
+            .transpose()?;
         let console = match &self.console_socket {
             Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
                 Error::sys(format!("connect to console socket {}", p.display()), e)
@@ -131,7 +138,14 @@ impl ContainerBuilder {
             cgroup: None,
             pid: None,
         };
-        let result = self.create_in(&bundle, console.as_ref(), &mut guard, wait_for_start, t0);
+        let result = self.create_in(
+            &bundle,
+            seccomp,
+            console.as_ref(),
+            &mut guard,
+            wait_for_start,
+            t0,
+        );
         match result {
             Ok(saved) => {
                 guard.disarm();
@@ -149,6 +163,7 @@ impl ContainerBuilder {
     fn create_in(
         &self,
         bundle: &Bundle,
+        seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
         console: Option<&OwnedFd>,
         guard: &mut CleanupGuard,
         wait_for_start: bool,
@@ -200,12 +215,14 @@ impl ContainerBuilder {
         let plan = InitPlan {
             id: self.id.clone(),
             spec: spec.clone(),
+            bundle: bundle.path.clone(),
             rootfs: bundle.rootfs.clone(),
             fifo: None,
             console_socket: None,
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
+            seccomp,
         };
         let ctx = LaunchContext {
             cgroup: &cgroup,

@@ -24,6 +24,7 @@ use crate::error::ChildError;
 use crate::namespaces::{clone_flag, NamespacePlan};
 use crate::rootfs::{self, path::cstr, RootfsContext};
 use crate::security::capabilities::CapabilityPlan;
+use crate::security::seccomp::CompiledSeccomp;
 use crate::{console, process, sys};
 
 /// Everything the child needs, serialisable so a freshly exec'd helper can
@@ -34,6 +35,8 @@ pub struct InitPlan {
     pub id: String,
     /// The config.
     pub spec: Spec,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
     /// Absolute rootfs path on the host.
     pub rootfs: PathBuf,
     /// Fd number (O_PATH) of the exec FIFO to wait on before execve, opened
@@ -48,6 +51,8 @@ pub struct InitPlan {
     pub no_pivot: bool,
     /// Keep the caller's session keyring.
     pub no_new_keyring: bool,
+    /// The compiled linux.seccomp profile.
+    pub seccomp: Option<CompiledSeccomp>,
 }
 
 type Res<T = ()> = Result<T, ChildError>;
@@ -194,6 +199,12 @@ fn container_init(
     process::apply_rlimits(proc_cfg)?;
     process::apply_oom_score_adj(proc_cfg)?;
     let caps = CapabilityPlan::new(proc_cfg.capabilities().as_ref());
+    let no_new_privs = proc_cfg.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it
+    // while init still has every capability (as runc does).
+    if !no_new_privs {
+        load_seccomp(plan, chan)?;
+    }
     caps.apply_bounding()?;
     // cwd first as root (it may be unreadable for the user), checked again
     // after the switch.
@@ -216,8 +227,12 @@ fn container_init(
         .collect::<Result<_, _>>()
         .map_err(|_| ChildError::msg("process.args", "an argument contains a NUL byte"))?;
     let envp = process::environment(proc_cfg);
-    if proc_cfg.no_new_privileges().unwrap_or(false) {
+    if no_new_privs {
         sys::set_no_new_privs().map_err(io_step("process.noNewPrivileges"))?;
+        // A listener fd has to reach the runtime before Ready.
+        if plan.seccomp.as_ref().is_some_and(|s| s.notify) {
+            load_seccomp(plan, chan)?;
+        }
     }
     sys::reset_signals().map_err(io_step("reset signals"))?;
     // Only stdio and the preserved fds survive execve.
@@ -234,11 +249,32 @@ fn container_init(
     if let Some(fifo) = fifo {
         wait_for_start(&fifo)?;
     }
+    // As close to execve as possible, so the fewest of our own syscalls run
+    // under the container's filter.
+    if no_new_privs && plan.seccomp.as_ref().is_some_and(|s| !s.notify) {
+        load_seccomp(plan, chan)?;
+    }
     let err = sys::execve(&program, &argv, &envp);
     Err(ChildError::io(
         format!("exec {}", program.to_string_lossy()),
         &err,
     ))
+}
+
+/// Loads the seccomp filter; a notification listener fd goes to the runtime.
+fn load_seccomp(plan: &InitPlan, chan: &mut Channel) -> Res {
+    let Some(profile) = &plan.seccomp else {
+        return Ok(());
+    };
+    let listener = sys::seccomp_load(&profile.bpf, profile.flags)
+        .map_err(io_step("load linux.seccomp filter"))?;
+    if let Some(fd) = listener {
+        chan.send(&FromChild::SeccompListener)
+            .map_err(io_step("announce seccomp listener"))?;
+        sys::send_fd(chan.stream().as_fd(), b"s", fd.as_fd())
+            .map_err(io_step("send seccomp listener fd"))?;
+    }
+    Ok(())
 }
 
 /// Blocks until `start` opens the FIFO for reading, then tells it we go.

@@ -198,6 +198,9 @@ fn converse(
                 chan.send(&ToChild::Continue)
                     .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
             }
+            Some(FromChild::SeccompListener) => {
+                send_to_seccomp_listener(plan, chan, init_pid).map_err(|e| (init_pid, e))?;
+            }
             Some(FromChild::Ready) => {
                 return init_pid.ok_or((
                     None,
@@ -241,4 +244,49 @@ fn write_id_maps(plan: &InitPlan, pid: libc::pid_t) -> Result<()> {
         ))
     })?;
     Ok(())
+}
+
+/// Passes init's seccomp notification fd to the listener named in the
+/// config, with the container's state, in the message shape runc uses.
+fn send_to_seccomp_listener(
+    plan: &InitPlan,
+    chan: &mut Channel,
+    init_pid: Option<libc::pid_t>,
+) -> Result<()> {
+    let mut byte = [0u8; 1];
+    let (_, fd) = sys::recv_fd(chan.stream().as_fd(), &mut byte)
+        .map_err(|e| Error::sys("receive seccomp listener fd", e))?;
+    let fd = fd.ok_or_else(|| {
+        Error::sys(
+            "receive seccomp listener fd",
+            std::io::Error::other("no fd"),
+        )
+    })?;
+    let seccomp = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone())
+        .unwrap_or_default();
+    let path = seccomp.listener_path().clone().unwrap_or_default();
+    let pid = init_pid.unwrap_or(0);
+    let message = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": seccomp.listener_metadata().clone().unwrap_or_default(),
+        "state": {
+            "ociVersion": crate::OCI_VERSION,
+            "id": plan.id,
+            "status": "creating",
+            "pid": pid,
+            "bundle": plan.bundle,
+            "annotations": plan.spec.annotations().clone().unwrap_or_default(),
+        },
+    });
+    let what = || format!("linux.seccomp.listenerPath {}", path.display());
+    let sock = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Error::sys(what(), e))?;
+    let body =
+        serde_json::to_vec(&message).map_err(|e| Error::sys(what(), std::io::Error::other(e)))?;
+    sys::send_fd(sock.as_fd(), &body, fd.as_fd()).map_err(|e| Error::sys(what(), e))
 }

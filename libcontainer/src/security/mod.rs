@@ -1,3 +1,4 @@
-//! Privileges of the container process: capabilities and no_new_privs.
+//! Privileges of the container process: capabilities and seccomp.
 
 pub mod capabilities;
+pub mod seccomp;

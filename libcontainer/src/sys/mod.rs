@@ -685,3 +685,54 @@ pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Loads a classic BPF seccomp program (`bpf` is an array of sock_filter)
+/// with seccomp(SECCOMP_SET_MODE_FILTER). Returns the notification fd when
+/// `flags` asks for a listener.
+pub fn seccomp_load(bpf: &[u8], flags: u32) -> io::Result<Option<OwnedFd>> {
+    const INSN: usize = std::mem::size_of::<libc::sock_filter>();
+    if bpf.is_empty() || bpf.len() % INSN != 0 || bpf.len() / INSN > u16::MAX as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "malformed seccomp program",
+        ));
+    }
+    // Copy into properly aligned sock_filter structs.
+    let insns: Vec<libc::sock_filter> = bpf
+        .chunks_exact(INSN)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: insns.len() as u16,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at `len` valid instructions that outlive the call.
+    let ret = check_long(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    })?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 != 0 {
+        // SAFETY: with NEW_LISTENER the kernel returns a fresh fd we own.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// An anonymous in-memory file (memfd_create), close-on-exec.
+pub fn memfd(name: &str) -> io::Result<std::fs::File> {
+    let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: name is NUL-terminated; the kernel returns a fresh fd we own.
+    let fd = check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: fresh descriptor.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
