@@ -691,7 +691,7 @@ pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
 /// `flags` asks for a listener.
 pub fn seccomp_load(bpf: &[u8], flags: u32) -> io::Result<Option<OwnedFd>> {
     const INSN: usize = std::mem::size_of::<libc::sock_filter>();
-    if bpf.is_empty() || bpf.len() % INSN != 0 || bpf.len() / INSN > u16::MAX as usize {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(INSN) || bpf.len() / INSN > u16::MAX as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "malformed seccomp program",
