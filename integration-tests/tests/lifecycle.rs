@@ -14,10 +14,24 @@ fn status_walk_create_start_kill_delete() {
     let env = Env::new("walk");
     let mut b = Bundle::new(&env);
     b.set_args(&["sleep", "30"]);
+    b.config_mut()["annotations"] = serde_json::json!({ "org.berth.test": "walk" });
     let id = env.new_id();
 
     env.create(&mut b, &id).ok();
     let st = env.state(&id).expect("state after create");
+    for key in [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ] {
+        assert!(st.get(key).is_some(), "state lacks {key}: {st}");
+    }
+    assert_eq!(st["annotations"]["org.berth.test"], "walk", "state: {st}");
     assert_eq!(st["status"], "created", "state: {st}");
     assert_eq!(st["id"], id.as_str());
     assert_eq!(
@@ -257,6 +271,9 @@ fn list_shows_containers_as_table_and_json() {
         .unwrap_or_else(|| panic!("{id} not in {json}"));
     assert_eq!(c["status"], "created", "{c}");
     assert!(c["pid"].as_i64().unwrap_or(0) > 0, "{c}");
+    // Like runc, list names the owner of the container's state (we are root).
+    assert_eq!(c["owner"], "root", "{c}");
+    assert_eq!(row.split_whitespace().last(), Some("root"), "row: {row}");
 
     let q = env.berth(&["list", "-q"]).ok().stdout;
     assert_eq!(q.trim(), id, "list -q");
