@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::BundleError;
+use crate::hooks::{hooks_of, HookKind};
 
 /// The newest runtime-spec major version berth understands.
 const SUPPORTED_MAJOR: u64 = 1;
@@ -153,8 +154,31 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
             return Err(BundleError::unsupported(field, "this setting"));
         }
     }
-    if spec.hooks().is_some() {
-        return Err(BundleError::unsupported("hooks", "running hooks"));
+    for kind in [
+        HookKind::Prestart,
+        HookKind::CreateRuntime,
+        HookKind::CreateContainer,
+        HookKind::StartContainer,
+        HookKind::Poststart,
+        HookKind::Poststop,
+    ] {
+        for (i, hook) in hooks_of(spec, kind).iter().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(BundleError::invalid(
+                    format!("hooks.{}[{i}].path", kind.field()),
+                    format!("{:?} is not an absolute path", hook.path()),
+                ));
+            }
+            if hook.timeout().is_some_and(|t| t <= 0) {
+                return Err(BundleError::invalid(
+                    format!("hooks.{}[{i}].timeout", kind.field()),
+                    format!(
+                        "{} is not a positive number of seconds",
+                        hook.timeout().unwrap_or(0)
+                    ),
+                ));
+            }
+        }
     }
     if let Some(mounts) = spec.mounts() {
         for (i, m) in mounts.iter().enumerate() {

@@ -23,8 +23,13 @@ pub enum ToChild {
     Plan(Box<InitPlan>),
     /// The uid/gid maps of the new user namespace are written.
     MappingsWritten,
-    /// Init is in its cgroup: go on with the setup.
-    Continue,
+    /// Init is in its cgroup (its host pid is given): go on with the setup.
+    Continue {
+        /// Init's pid in the runtime's pid namespace (for hook states).
+        init_pid: i32,
+    },
+    /// The prestart and createRuntime hooks ran.
+    HooksDone,
 }
 
 /// Child → parent messages.
@@ -38,6 +43,9 @@ pub enum FromChild {
     /// Init loaded a seccomp filter with a notification listener; the fd
     /// follows as SCM_RIGHTS on a one-byte message.
     SeccompListener,
+    /// Init's mounts are ready: the runtime runs prestart and createRuntime
+    /// hooks now, before pivot_root.
+    RunRuntimeHooks,
     /// Init finished its setup and waits for start (or execs now, for exec).
     Ready,
     /// A setup step failed.

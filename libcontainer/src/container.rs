@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::bundle::Bundle;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{Error, Result, StateError};
+use crate::hooks::{self, HookKind};
 use crate::init::InitPlan;
 use crate::launcher::{self, LaunchContext};
 use crate::namespaces::NamespacePlan;
@@ -186,6 +187,7 @@ impl ContainerBuilder {
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup_paths: HashMap::new(),
             own_pid_namespace: ns.own_pid,
+            hooks: spec.hooks().clone(),
         };
         dir.save(&saved)?;
         let linux = spec.linux().clone().unwrap_or_default();
@@ -436,6 +438,7 @@ impl Container {
             );
         }
         tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: started");
+        self.run_lifecycle_hooks(HookKind::Poststart, Status::Running);
         Ok(())
     }
 
@@ -487,7 +490,26 @@ impl Container {
         }
         cgroups::remove_paths(&self.saved.cgroup_paths)?;
         dir.remove()?;
+        self.run_lifecycle_hooks(HookKind::Poststop, Status::Stopped);
         Ok(())
+    }
+
+    /// poststart and poststop: a failing hook is logged, and the operation
+    /// goes on, as the runtime spec says.
+    fn run_lifecycle_hooks(&self, kind: HookKind, status: Status) {
+        if self.saved.hooks.is_none() {
+            return;
+        }
+        let state = hooks::state_json(
+            &self.saved.id,
+            &status.to_string(),
+            self.saved.pid,
+            &self.saved.bundle,
+            &self.saved.annotations,
+        );
+        if let Err(e) = hooks::run(self.saved.hooks.as_ref(), kind, &state) {
+            tracing::warn!("{e}");
+        }
     }
 
     /// Waits for the container's init to exit and returns its exit code

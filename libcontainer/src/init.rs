@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{Channel, FromChild, ToChild};
 use crate::error::ChildError;
+use crate::hooks::{self, HookKind};
 use crate::namespaces::{clone_flag, NamespacePlan};
 use crate::rootfs::{self, path::cstr, RootfsContext};
 use crate::security::capabilities::CapabilityPlan;
@@ -138,15 +139,18 @@ fn container_init(
     ns: &NamespacePlan,
 ) -> Result<std::convert::Infallible, ChildError> {
     sys::set_parent_death_signal(libc::SIGKILL).map_err(io_step("set parent death signal"))?;
-    match chan.recv::<ToChild>() {
-        Ok(Some(ToChild::Continue)) => {}
+    let init_pid = match chan.recv::<ToChild>() {
+        Ok(Some(ToChild::Continue { init_pid })) => init_pid,
         _ => {
             return Err(ChildError::msg(
                 "init",
                 "runtime went away before the cgroup was ready",
             ))
         }
-    }
+    };
+    let annotations = plan.spec.annotations().clone().unwrap_or_default();
+    let hook_state =
+        |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
     sys::umask(0);
     if ns.new_cgroup {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
@@ -172,6 +176,22 @@ fn container_init(
         no_pivot: plan.no_pivot,
     };
     rootfs::prepare(&ctx)?;
+    let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
+        || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
+    if runtime_hooks {
+        chan.send(&FromChild::RunRuntimeHooks)
+            .map_err(io_step("ask for createRuntime hooks"))?;
+        match chan.recv::<ToChild>() {
+            Ok(Some(ToChild::HooksDone)) => {}
+            _ => {
+                return Err(ChildError::msg(
+                    "hooks",
+                    "runtime went away during createRuntime hooks",
+                ))
+            }
+        }
+    }
+    hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
     rootfs::switch_root(&ctx)?;
     rootfs::finish(&ctx)?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -249,6 +269,7 @@ fn container_init(
     if let Some(fifo) = fifo {
         wait_for_start(&fifo)?;
     }
+    hooks::run_hooks(spec, HookKind::StartContainer, &hook_state("created"))?;
     // As close to execve as possible, so the fewest of our own syscalls run
     // under the container's filter.
     if no_new_privs && plan.seccomp.as_ref().is_some_and(|s| !s.notify) {

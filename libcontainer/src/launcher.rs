@@ -13,6 +13,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxResources};
 use crate::cgroups::CgroupManager;
 use crate::channel::{Channel, FromChild, ToChild};
 use crate::error::{ChildError, Error, Result};
+use crate::hooks::{self, HookKind};
 use crate::init::{self, InitPlan};
 use crate::sys;
 
@@ -195,8 +196,22 @@ fn converse(
                     .apply(ctx.resources)
                     .and_then(|()| ctx.cgroup.add_process(pid))
                     .map_err(|e| (init_pid, e.into()))?;
-                chan.send(&ToChild::Continue)
+                chan.send(&ToChild::Continue { init_pid: pid })
                     .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
+            }
+            Some(FromChild::RunRuntimeHooks) => {
+                let state = hooks::state_json(
+                    &plan.id,
+                    "creating",
+                    init_pid.unwrap_or(0),
+                    &plan.bundle,
+                    &plan.spec.annotations().clone().unwrap_or_default(),
+                );
+                hooks::run_hooks(&plan.spec, HookKind::Prestart, &state)
+                    .and_then(|()| hooks::run_hooks(&plan.spec, HookKind::CreateRuntime, &state))
+                    .map_err(|e| (init_pid, Error::Child(e)))?;
+                chan.send(&ToChild::HooksDone)
+                    .map_err(|e| (init_pid, Error::sys("resume init after hooks", e)))?;
             }
             Some(FromChild::SeccompListener) => {
                 send_to_seccomp_listener(plan, chan, init_pid).map_err(|e| (init_pid, e))?;

@@ -23,6 +23,7 @@ pub mod channel;
 mod console;
 mod container;
 pub mod error;
+pub mod hooks;
 pub mod init;
 mod launcher;
 pub mod namespaces;

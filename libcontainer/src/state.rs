@@ -72,6 +72,9 @@ pub struct SavedState {
     /// know whether killing init ends everything).
     #[serde(default)]
     pub own_pid_namespace: bool,
+    /// The config's hooks (poststart and poststop run after create returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The JSON `state` prints: the runtime spec's state plus runc's extras.
