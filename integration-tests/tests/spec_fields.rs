@@ -1,0 +1,239 @@
+//! Config fields beyond the basics: seccomp, hooks, devices.
+
+use std::time::Duration;
+
+use integration_tests::{read_lossy, require_root, Bundle, Env};
+use serde_json::json;
+
+#[test]
+fn seccomp_denied_syscall_returns_the_configured_errno() {
+    require_root!();
+    let env = Env::new("seccomperrno");
+    for nnp in [true, false] {
+        let mut bundle = Bundle::new(&env);
+        bundle.set_readonly_root(false);
+        bundle.set_sh("mkdir /tmp/x 2>&1; echo rc=$?; ls -d /tmp && echo still-works");
+        bundle.config_mut()["process"]["noNewPrivileges"] = json!(nnp);
+        bundle.config_mut()["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
+            ]
+        });
+        let id = env.new_id();
+        let out = env.run(&mut bundle, &id);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        // errno 38 is ENOSYS: the configured value, not the default EPERM.
+        assert!(
+            out.stdout.contains("Function not implemented"),
+            "nnp={nnp}: {}",
+            out.describe()
+        );
+        assert!(out.stdout.contains("still-works"), "{}", out.describe());
+    }
+}
+
+#[test]
+fn seccomp_default_errno_and_argument_conditions() {
+    require_root!();
+    let env = Env::new("seccompargs");
+    let mut bundle = Bundle::new(&env);
+    // personality(0xffffffff) queries and is allowed; any other value is denied.
+    bundle.set_sh("uname -m; setarch linux32 uname -m 2>&1; echo rc=$?");
+    bundle.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "defaultErrnoRet": 1,
+        "syscalls": [{
+            "names": ["personality"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
+        }]
+    });
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    // PER_LINUX32 is 8: denied with the default errno (EPERM).
+    assert!(out.stdout.contains("x86_64"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("Operation not permitted") || out.stdout.contains("rc=1"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn bad_seccomp_profile_is_refused_before_anything_exists() {
+    require_root!();
+    let env = Env::new("seccompbad");
+    let mut bundle = Bundle::new(&env);
+    bundle.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_NOPE"]
+    });
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("linux.seccomp.architectures"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        env.root_entries().is_empty(),
+        "state left: {:?}",
+        env.root_entries()
+    );
+}
+
+#[test]
+fn hooks_see_the_state_on_stdin_in_order() {
+    require_root!();
+    let env = Env::new("hooks");
+    let mut bundle = Bundle::new(&env);
+    let log = env.dir().join("hooks.log");
+    let hook = |name: &str| {
+        json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo \"{name} $HOOK_ENV $(cat)\" >> {}", log.display())],
+            "env": ["HOOK_ENV=set"],
+            "timeout": 5
+        })
+    };
+    bundle.set_args(&["true"]);
+    bundle.config_mut()["hooks"] = json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")]
+    });
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let text = read_lossy(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    let order: Vec<&str> = lines.iter().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(
+        order,
+        ["prestart", "createRuntime", "poststart", "poststop"],
+        "{text}"
+    );
+    for line in &lines {
+        assert!(line.contains(" set {"), "env missing: {line}");
+        let state: serde_json::Value =
+            serde_json::from_str(line.split_once(" set ").map(|x| x.1).unwrap_or("")).unwrap();
+        assert_eq!(state["id"], id.as_str());
+        assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{line}");
+        assert_eq!(state["bundle"], bundle.path().display().to_string());
+    }
+    assert!(lines[0].contains("\"status\":\"creating\""), "{text}");
+    assert!(lines[2].contains("\"status\":\"running\""), "{text}");
+    assert!(lines[3].contains("\"status\":\"stopped\""), "{text}");
+}
+
+#[test]
+fn container_hooks_run_inside_the_container() {
+    require_root!();
+    let env = Env::new("hooksin");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_readonly_root(false);
+    let out_dir = env.shared_dir(&mut bundle, "/out");
+    bundle.set_args(&["true"]);
+    // createContainer runs before pivot_root, in the container's mount
+    // namespace: the bundle's rootfs is visible by its host path.
+    // startContainer runs after it: its path resolves inside the container.
+    let host_marker = bundle.rootfs().join("created-marker");
+    bundle.config_mut()["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("readlink /proc/self/ns/mnt > {}", host_marker.display())]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+            "echo $$ > /out/start-pid; readlink /proc/self/ns/mnt >> /out/start-pid"]}]
+    });
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let created = read_lossy(&host_marker);
+    assert!(!created.trim().is_empty());
+    assert_ne!(
+        created.trim(),
+        host_mnt.display().to_string(),
+        "createContainer ran in the host mount ns"
+    );
+    let started = read_lossy(&out_dir.join("start-pid"));
+    assert!(!started.is_empty(), "startContainer did not run");
+    assert_ne!(
+        started.lines().nth(1).unwrap_or(""),
+        host_mnt.display().to_string()
+    );
+}
+
+#[test]
+fn failing_create_hook_fails_create_and_leaves_nothing() {
+    require_root!();
+    let env = Env::new("hookfail");
+    for kind in ["createRuntime", "createContainer"] {
+        let mut bundle = Bundle::new(&env);
+        bundle.set_args(&["sleep", "10"]);
+        bundle.config_mut()["hooks"] = json!({
+            kind: [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 3"]}]
+        });
+        let id = env.new_id();
+        let out = env.create(&mut bundle, &id);
+        assert_eq!(out.code, 1, "{}", out.describe());
+        assert!(
+            out.stderr.contains(&format!("hooks.{kind}[0]")),
+            "{}",
+            out.describe()
+        );
+        assert!(out.stderr.contains("hook-said-no"), "{}", out.describe());
+        assert!(env.root_entries().is_empty(), "{kind}: state left behind");
+        assert!(env.container_procs().is_empty(), "{kind}: processes left");
+    }
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    require_root!();
+    let env = Env::new("hooktimeout");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["true"]);
+    bundle.config_mut()["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    });
+    let id = env.new_id();
+    let started = std::time::Instant::now();
+    let out = env.create(&mut bundle, &id);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stderr.contains("timed out"), "{}", out.describe());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(env.root_entries().is_empty());
+}
+
+#[test]
+fn linux_devices_get_their_mode_and_owner() {
+    require_root!();
+    let env = Env::new("devices");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_sh("stat -c '%F %t:%T %a %u:%g' /dev/mynull; echo hi > /dev/mynull && echo wrote");
+    // The owner may write (mode 640); the container's root lacks
+    // CAP_DAC_OVERRIDE in the default config, so run as the owner.
+    bundle.set_user(1000, 1001, &[]);
+    bundle.config_mut()["linux"]["devices"] = json!([
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+         "fileMode": 0o640, "uid": 1000, "gid": 1001}
+    ]);
+    // The device cgroup must allow it too.
+    bundle.config_mut()["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]);
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(
+        out.stdout
+            .contains("character special file 1:3 640 1000:1001"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("wrote"), "{}", out.describe());
+}
