@@ -31,7 +31,7 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
-	$(CARGO) test --workspace -- --test-threads=2
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 clean:
 	$(CARGO) clean
