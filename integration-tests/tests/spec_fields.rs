@@ -237,3 +237,98 @@ fn linux_devices_get_their_mode_and_owner() {
     );
     assert!(out.stdout.contains("wrote"), "{}", out.describe());
 }
+
+#[test]
+fn personality_scheduler_io_priority_and_time_offsets() {
+    require_root!();
+    let env = Env::new("procattrs");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_sh(
+        "uname -m; ionice; grep -E '^(policy|prio)' /proc/self/sched; \
+         cut -d' ' -f1 /proc/uptime; cat /proc/self/timens_offsets",
+    );
+    bundle.add_namespace("time");
+    {
+        let c = bundle.config_mut();
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        c["linux"]["timeOffsets"] = json!({
+            "boottime": {"secs": 86400 * 365, "nanosecs": 0},
+            "monotonic": {"secs": 1000, "nanosecs": 5}
+        });
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    }
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first().copied(), Some("i686"), "{}", out.describe());
+    assert!(out.stdout.contains("idle"), "{}", out.describe());
+    // SCHED_BATCH is policy 3.
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("policy") && l.trim_end().ends_with(" 3")),
+        "{}",
+        out.describe()
+    );
+    let uptime: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.parse().ok())
+        .expect("uptime line");
+    assert!(
+        uptime > 86400.0 * 365.0,
+        "boottime offset not applied: {uptime}"
+    );
+    assert!(
+        out.stdout.contains("monotonic") && out.stdout.contains("1000"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn unavailable_security_features_are_clear_errors() {
+    require_root!();
+    let env = Env::new("lsmerrors");
+    let cases: [(&str, serde_json::Value); 4] = [
+        (
+            "process.apparmorProfile",
+            json!({"process": {"apparmorProfile": "docker-default"}}),
+        ),
+        (
+            "process.selinuxLabel",
+            json!({"process": {"selinuxLabel": "system_u:system_r:container_t:s0"}}),
+        ),
+        (
+            "linux.mountLabel",
+            json!({"linux": {"mountLabel": "system_u:object_r:container_file_t:s0"}}),
+        ),
+        (
+            "linux.intelRdt",
+            json!({"linux": {"intelRdt": {"closID": "x", "l3CacheSchema": "L3:0=f"}}}),
+        ),
+    ];
+    for (field, patch) in cases {
+        let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.starts_with('Y'));
+        if field.contains("apparmor") && apparmor {
+            eprintln!("SKIPPED {field}: AppArmor is enabled on this host");
+            continue;
+        }
+        let mut bundle = Bundle::new(&env);
+        bundle.set_args(&["true"]);
+        for (section, values) in patch.as_object().unwrap() {
+            for (k, v) in values.as_object().unwrap() {
+                bundle.config_mut()[section][k] = v.clone();
+            }
+        }
+        let id = env.new_id();
+        let out = env.run(&mut bundle, &id);
+        assert_eq!(out.code, 1, "{field}: {}", out.describe());
+        assert!(out.stderr.contains(field), "{field}: {}", out.describe());
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.describe());
+        assert!(env.root_entries().is_empty(), "{field}: state left behind");
+    }
+}

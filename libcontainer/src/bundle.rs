@@ -136,24 +136,7 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
             }
         }
     }
-    let unsupported_process = [
-        (
-            "process.apparmorProfile",
-            process.apparmor_profile().is_some(),
-        ),
-        ("process.selinuxLabel", process.selinux_label().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ];
-    for (field, set) in unsupported_process {
-        if set {
-            return Err(BundleError::unsupported(field, "this setting"));
-        }
-    }
+    validate_process_extras(process)?;
     for kind in [
         HookKind::Prestart,
         HookKind::CreateRuntime,
@@ -202,6 +185,94 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
         }
     }
     validate_linux(spec)
+}
+
+/// Labels, I/O priority and scheduler of the process.
+fn validate_process_extras(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
+    use oci_spec::runtime::LinuxSchedulerPolicy as P;
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !crate::security::lsm::apparmor_enabled()
+    {
+        return Err(BundleError::invalid(
+            "process.apparmorProfile",
+            format!(
+                "{:?} cannot be applied: AppArmor is not enabled on this host",
+                process.apparmor_profile().as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !crate::security::lsm::selinux_enabled()
+    {
+        return Err(BundleError::invalid(
+            "process.selinuxLabel",
+            format!(
+                "{:?} cannot be applied: SELinux is not enabled on this host",
+                process.selinux_label().as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(io) = process.io_priority() {
+        if !(0..=7).contains(&io.priority()) {
+            return Err(BundleError::invalid(
+                "process.ioPriority.priority",
+                format!("{} is not in 0-7", io.priority()),
+            ));
+        }
+    }
+    if let Some(s) = process.scheduler() {
+        let realtime = matches!(s.policy(), P::SchedFifo | P::SchedRr);
+        if let Some(nice) = *s.nice() {
+            if !(-20..=19).contains(&nice) {
+                return Err(BundleError::invalid(
+                    "process.scheduler.nice",
+                    format!("{nice} is not in -20..19"),
+                ));
+            }
+        }
+        match *s.priority() {
+            Some(p) if realtime && !(1..=99).contains(&p) => {
+                return Err(BundleError::invalid(
+                    "process.scheduler.priority",
+                    format!("{p} is not in 1..99 for {}", s.policy()),
+                ))
+            }
+            Some(p) if !realtime && p != 0 => {
+                return Err(BundleError::invalid(
+                    "process.scheduler.priority",
+                    format!("{p}: only SCHED_FIFO and SCHED_RR take a priority"),
+                ))
+            }
+            None if realtime => {
+                return Err(BundleError::invalid(
+                    "process.scheduler.priority",
+                    format!("{} needs a priority", s.policy()),
+                ))
+            }
+            _ => {}
+        }
+        if *s.policy() == P::SchedDeadline
+            && (s.runtime().is_none() || s.deadline().is_none() || s.period().is_none())
+        {
+            return Err(BundleError::invalid(
+                "process.scheduler",
+                "SCHED_DEADLINE needs runtime, deadline and period",
+            ));
+        }
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err(BundleError::unsupported(
+            "process.execCPUAffinity",
+            "CPU affinity for exec",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_version(version: &str) -> Result<(), BundleError> {
@@ -273,11 +344,21 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
             "mappings are set but no new user namespace is requested",
         ));
     }
-    if has(LinuxNamespaceType::Time) {
-        return Err(BundleError::unsupported(
-            "linux.namespaces",
-            "the time namespace",
-        ));
+    if let Some(offsets) = linux.time_offsets() {
+        if !has_new(LinuxNamespaceType::Time) {
+            return Err(BundleError::invalid(
+                "linux.timeOffsets",
+                "offsets need a new time namespace",
+            ));
+        }
+        for clock in offsets.keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(BundleError::invalid(
+                    format!("linux.timeOffsets.{clock}"),
+                    "only monotonic and boottime clocks have offsets",
+                ));
+            }
+        }
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(BundleError::invalid(
@@ -320,13 +401,34 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
             }
         }
     }
+    if let Some(p) = linux.personality() {
+        crate::process::personality_value(p)
+            .map_err(|m| BundleError::invalid("linux.personality.flags", m))?;
+    }
+    if let Some(p) = linux.memory_policy() {
+        crate::process::memory_policy(p)
+            .map_err(|m| BundleError::invalid("linux.memoryPolicy", m))?;
+    }
+    if linux
+        .mount_label()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !crate::security::lsm::selinux_enabled()
+    {
+        return Err(BundleError::invalid(
+            "linux.mountLabel",
+            "cannot be applied: SELinux is not enabled on this host",
+        ));
+    }
+    if linux.intel_rdt().is_some() && !Path::new("/sys/fs/resctrl/schemata").exists() {
+        return Err(BundleError::invalid(
+            "linux.intelRdt",
+            "cannot be applied: resctrl is not mounted at /sys/fs/resctrl on this host",
+        ));
+    }
     let unsupported = [
-        ("linux.mountLabel", linux.mount_label().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.netDevices", linux.net_devices().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().is_some()),
     ];
     for (field, set) in unsupported {
         if set {

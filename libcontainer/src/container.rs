@@ -361,7 +361,12 @@ impl Container {
         let mut out = Vec::new();
         for id in state::list_ids(root.as_ref())? {
             match Container::load(root.as_ref(), &id) {
-                Ok(c) => out.push(c.state()),
+                Ok(c) => {
+                    // As runc's list: the owner of the state directory.
+                    let mut report = c.state();
+                    report.owner = state::owner_of(&c.dir);
+                    out.push(report)
+                }
                 // Deleted meanwhile, or still being created by someone else.
                 Err(Error::State(StateError::NotFound(_) | StateError::Io { .. })) => {}
                 Err(e) => return Err(e),

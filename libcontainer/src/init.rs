@@ -110,6 +110,9 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     if ns.new_flags != 0 {
         sys::unshare(ns.new_flags).map_err(io_step("create namespaces"))?;
     }
+    if ns.new_flags & libc::CLONE_NEWTIME != 0 {
+        write_time_offsets(&plan.spec)?;
+    }
     match sys::clone_process(libc::CLONE_PARENT as libc::c_ulong)
         .map_err(io_step("clone container init"))?
     {
@@ -218,6 +221,10 @@ fn container_init(
     }
     process::apply_rlimits(proc_cfg)?;
     process::apply_oom_score_adj(proc_cfg)?;
+    // Before the capabilities go: real-time policies need CAP_SYS_NICE.
+    process::apply_scheduler(proc_cfg)?;
+    process::apply_io_priority(proc_cfg)?;
+    process::apply_memory_policy(spec)?;
     let caps = CapabilityPlan::new(proc_cfg.capabilities().as_ref());
     let no_new_privs = proc_cfg.no_new_privileges().unwrap_or(false);
     // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it
@@ -275,11 +282,33 @@ fn container_init(
     if no_new_privs && plan.seccomp.as_ref().is_some_and(|s| !s.notify) {
         load_seccomp(plan, chan)?;
     }
+    crate::security::lsm::apply_exec_labels(proc_cfg)?;
+    process::apply_personality(spec)?;
     let err = sys::execve(&program, &argv, &envp);
     Err(ChildError::io(
         format!("exec {}", program.to_string_lossy()),
         &err,
     ))
+}
+
+/// linux.timeOffsets: set on the new time namespace before any process
+/// enters it (our children do; we stay outside).
+fn write_time_offsets(spec: &Spec) -> Res {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+        return Ok(());
+    };
+    let text: String = offsets
+        .iter()
+        .map(|(clock, o)| {
+            format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            )
+        })
+        .collect();
+    std::fs::write("/proc/self/timens_offsets", &text)
+        .map_err(|e| ChildError::io(format!("linux.timeOffsets {}", text.trim()), &e))
 }
 
 /// Loads the seccomp filter; a notification listener fd goes to the runtime.

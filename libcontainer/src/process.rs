@@ -177,3 +177,200 @@ pub fn join_session_keyring(id: &str) -> Result<(), ChildError> {
         Err(e) => Err(ChildError::io("join a new session keyring", &e)),
     }
 }
+
+/// linux.personality: the execution domain and flags of the process.
+pub fn apply_personality(spec: &oci_spec::runtime::Spec) -> Result<(), ChildError> {
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().clone()) else {
+        return Ok(());
+    };
+    let persona = personality_value(&p).map_err(|m| ChildError::msg("linux.personality", m))?;
+    sys::personality(persona).map_err(|e| ChildError::io("linux.personality", &e))
+}
+
+/// The personality(2) value of linux.personality.
+pub fn personality_value(p: &oci_spec::runtime::LinuxPersonality) -> Result<libc::c_ulong, String> {
+    use oci_spec::runtime::LinuxPersonalityDomain as D;
+    const FLAGS: &[(&str, libc::c_ulong)] = &[
+        ("UNAME26", 0x0020000),
+        ("ADDR_NO_RANDOMIZE", 0x0040000),
+        ("FDPIC_FUNCPTRS", 0x0080000),
+        ("MMAP_PAGE_ZERO", 0x0100000),
+        ("ADDR_COMPAT_LAYOUT", 0x0200000),
+        ("READ_IMPLIES_EXEC", 0x0400000),
+        ("ADDR_LIMIT_32BIT", 0x0800000),
+        ("SHORT_INODE", 0x1000000),
+        ("WHOLE_SECONDS", 0x2000000),
+        ("STICKY_TIMEOUTS", 0x4000000),
+        ("ADDR_LIMIT_3GB", 0x8000000),
+    ];
+    let mut value: libc::c_ulong = match p.domain() {
+        D::PerLinux => 0x0000,
+        D::PerLinux32 => 0x0008,
+    };
+    for f in p.flags().iter().flatten() {
+        let bit = FLAGS
+            .iter()
+            .find(|(n, _)| n == f)
+            .map(|(_, b)| *b)
+            .ok_or_else(|| format!("flag {f:?} is not a personality flag"))?;
+        value |= bit;
+    }
+    Ok(value)
+}
+
+/// process.ioPriority.
+pub fn apply_io_priority(process: &Process) -> Result<(), ChildError> {
+    use oci_spec::runtime::IOPriorityClass as C;
+    let Some(io) = process.io_priority() else {
+        return Ok(());
+    };
+    let class = match io.class() {
+        C::IoprioClassRt => 1,
+        C::IoprioClassBe => 2,
+        C::IoprioClassIdle => 3,
+    };
+    sys::ioprio_set(class, io.priority() as u32).map_err(|e| {
+        ChildError::io(
+            format!("process.ioPriority {} {}", io.class(), io.priority()),
+            &e,
+        )
+    })
+}
+
+/// The sched_attr of process.scheduler (validated beforehand).
+pub fn sched_attr(s: &oci_spec::runtime::Scheduler) -> sys::SchedAttr {
+    use oci_spec::runtime::LinuxSchedulerFlag as F;
+    use oci_spec::runtime::LinuxSchedulerPolicy as P;
+    let policy = match s.policy() {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => 4,
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let flags = s
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        })
+        .fold(0u64, |a, b| a | b);
+    sys::SchedAttr {
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0).max(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+/// process.scheduler.
+pub fn apply_scheduler(process: &Process) -> Result<(), ChildError> {
+    let Some(s) = process.scheduler() else {
+        return Ok(());
+    };
+    sys::sched_setattr(&sched_attr(s))
+        .map_err(|e| ChildError::io(format!("process.scheduler {}", s.policy()), &e))
+}
+
+/// Parses a node list like "0-3,7" into a bitmask of c_ulongs.
+pub fn parse_nodes(list: &str) -> Result<Vec<libc::c_ulong>, String> {
+    let bits = libc::c_ulong::BITS as usize;
+    let mut mask: Vec<libc::c_ulong> = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let lo: usize = lo
+            .parse()
+            .map_err(|_| format!("{part:?} is not a node or range"))?;
+        let hi: usize = hi
+            .parse()
+            .map_err(|_| format!("{part:?} is not a node or range"))?;
+        if lo > hi || hi >= 4096 {
+            return Err(format!("{part:?} is not a valid node range"));
+        }
+        for n in lo..=hi {
+            if mask.len() <= n / bits {
+                mask.resize(n / bits + 1, 0);
+            }
+            mask[n / bits] |= 1 << (n % bits);
+        }
+    }
+    Ok(mask)
+}
+
+/// The mode (with flags) and nodes of linux.memoryPolicy.
+pub fn memory_policy(
+    p: &oci_spec::runtime::LinuxMemoryPolicy,
+) -> Result<(i32, Vec<libc::c_ulong>), String> {
+    use oci_spec::runtime::MemoryPolicyFlagType as F;
+    use oci_spec::runtime::MemoryPolicyModeType as M;
+    let mode = match p.mode() {
+        M::MpolDefault => 0,
+        M::MpolPreferred => 1,
+        M::MpolBind => 2,
+        M::MpolInterleave => 3,
+        M::MpolLocal => 4,
+        M::MpolPreferredMany => 5,
+        M::MpolWeightedInterleave => 6,
+    };
+    let flags = p
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            F::MpolFNumaBalancing => 1 << 13,
+            F::MpolFRelativeNodes => 1 << 14,
+            F::MpolFStaticNodes => 1 << 15,
+        })
+        .fold(0, |a, b| a | b);
+    let nodes = parse_nodes(p.nodes().as_deref().unwrap_or(""))?;
+    let needs_nodes = matches!(mode, 2 | 3 | 5 | 6);
+    if needs_nodes && nodes.is_empty() {
+        return Err(format!("{} needs nodes", p.mode()));
+    }
+    if matches!(mode, 0 | 4) && !nodes.is_empty() {
+        return Err(format!("{} takes no nodes", p.mode()));
+    }
+    Ok((mode | flags, nodes))
+}
+
+/// linux.memoryPolicy.
+pub fn apply_memory_policy(spec: &oci_spec::runtime::Spec) -> Result<(), ChildError> {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().clone())
+    else {
+        return Ok(());
+    };
+    let (mode, nodes) = memory_policy(&p).map_err(|m| ChildError::msg("linux.memoryPolicy", m))?;
+    sys::set_mempolicy(mode, &nodes).map_err(|e| ChildError::io("linux.memoryPolicy", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_become_bitmasks() {
+        assert_eq!(parse_nodes("0-2,5").unwrap(), vec![0b100111]);
+        assert_eq!(parse_nodes("64").unwrap(), vec![0, 1]);
+        assert!(parse_nodes("3-1").is_err());
+        assert!(parse_nodes("x").is_err());
+    }
+}

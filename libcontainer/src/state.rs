@@ -351,6 +351,23 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// The user name owning `path` (its uid when /etc/passwd has no entry).
+pub fn owner_of(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(path).map(|m| m.uid()) else {
+        return String::new();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2].parse::<u32>().ok()? == uid).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
 /// Lists the IDs of the containers under `root`.
 pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
     let entries = match std::fs::read_dir(root) {

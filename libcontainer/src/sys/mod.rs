@@ -736,3 +736,73 @@ pub fn memfd(name: &str) -> io::Result<std::fs::File> {
     // SAFETY: fresh descriptor.
     Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
+
+/// personality(2).
+pub fn personality(persona: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: personality takes an integer.
+    check(unsafe { libc::personality(persona) }).map(drop)
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, self, (class << 13) | level).
+pub fn ioprio_set(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let prio = (class << 13) | (level & 0x1fff);
+    // SAFETY: integer arguments only.
+    check_long(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) })
+        .map(drop)
+}
+
+/// The kernel's struct sched_attr (with the utilisation clamps).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    /// Size of this struct.
+    pub size: u32,
+    /// SCHED_* policy.
+    pub policy: u32,
+    /// SCHED_FLAG_* flags.
+    pub flags: u64,
+    /// Nice value (SCHED_OTHER, SCHED_BATCH).
+    pub nice: i32,
+    /// Static priority (SCHED_FIFO, SCHED_RR).
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime in ns.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline in ns.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period in ns.
+    pub period: u64,
+    /// Utilisation clamp minimum.
+    pub util_min: u32,
+    /// Utilisation clamp maximum.
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) for the calling thread.
+pub fn sched_setattr(attr: &SchedAttr) -> io::Result<()> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is a valid sched_attr of the size it declares.
+    check_long(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) })
+        .map(drop)
+}
+
+/// set_mempolicy(2) with a node bitmask.
+pub fn set_mempolicy(mode: i32, nodemask: &[libc::c_ulong]) -> io::Result<()> {
+    let maxnode = (nodemask.len() * libc::c_ulong::BITS as usize) as libc::c_ulong;
+    let ptr = if nodemask.is_empty() {
+        std::ptr::null()
+    } else {
+        nodemask.as_ptr()
+    };
+    // SAFETY: the mask pointer covers `maxnode` bits or is NULL with maxnode 0.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            mode,
+            ptr,
+            if nodemask.is_empty() { 0 } else { maxnode + 1 },
+        )
+    })
+    .map(drop)
+}
