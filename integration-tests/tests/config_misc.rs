@@ -1,0 +1,165 @@
+//! sysctl, oomScoreAdj, domainname, --no-pivot, rootfsPropagation, and the
+//! JSON log format.
+
+use integration_tests::{read_lossy, require_root, Bundle, Env};
+use serde_json::json;
+
+#[test]
+fn sysctl_oom_score_adj_and_domainname_are_applied() {
+    require_root!();
+    let env = Env::new("sysctl");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_sh(
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj; \
+         domainname",
+    );
+    {
+        let c = bundle.config_mut();
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
+        c["process"]["oomScoreAdj"] = json!(321);
+        c["domainname"] = json!("berth.example");
+    }
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["1", "1234", "321", "berth.example"],
+        "{}",
+        out.describe()
+    );
+    // The host's values are untouched.
+    let host_shmmni = read_lossy(std::path::Path::new("/proc/sys/kernel/shmmni"));
+    assert_ne!(host_shmmni.trim(), "1234");
+}
+
+#[test]
+fn negative_oom_score_adj_without_cap_sys_resource_is_a_clear_error() {
+    require_root!();
+    // Lowering oom_score_adj needs CAP_SYS_RESOURCE; where berth has it the
+    // value simply applies.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(0);
+    let env = Env::new("oomneg");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["cat", "/proc/self/oom_score_adj"]);
+    bundle.config_mut()["process"]["oomScoreAdj"] = json!(-500);
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    if cap_eff & (1 << 24) != 0 {
+        assert_eq!(out.code, 0, "{}", out.describe());
+        assert_eq!(out.stdout.trim(), "-500");
+        return;
+    }
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("process.oomScoreAdj"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("CAP_SYS_RESOURCE"),
+        "{}",
+        out.describe()
+    );
+    assert!(env.root_entries().is_empty());
+    assert!(env.container_procs().is_empty());
+}
+
+#[test]
+fn rlimit_above_the_hard_limit_is_a_clear_error() {
+    require_root!();
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    let env = Env::new("rlimithigh");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["true"]);
+    let above = hard.rlim_max.saturating_add(1024);
+    bundle.set_rlimit("RLIMIT_NOFILE", above, above);
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    if out.code == 0 {
+        eprintln!("SKIPPED: berth may raise hard limits here (CAP_SYS_RESOURCE present)");
+        return;
+    }
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("process.rlimits[0]"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("RLIMIT_NOFILE"), "{}", out.describe());
+    assert!(env.root_entries().is_empty());
+}
+
+#[test]
+fn no_pivot_and_rootfs_propagation() {
+    require_root!();
+    let env = Env::new("nopivot");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_sh("grep ' / / ' /proc/self/mountinfo; ls /");
+    bundle.config_mut()["linux"]["rootfsPropagation"] = json!("private");
+    let id = env.new_id();
+    env.prepare(&mut bundle, &id);
+    let b = bundle.path().display().to_string();
+    let out = env.berth(&["run", "--no-pivot", "--bundle", &b, &id]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(out.stdout.contains("bin"), "{}", out.describe());
+    // A private root has no shared: or master: tag in mountinfo.
+    let root_line = out.stdout.lines().next().unwrap_or("");
+    assert!(
+        !root_line.contains("shared:") && !root_line.contains("master:"),
+        "{root_line}"
+    );
+    assert!(env.root_entries().is_empty());
+}
+
+#[test]
+fn json_log_format_carries_the_error() {
+    require_root!();
+    let env = Env::new("jsonlog");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["/no/such/binary"]);
+    let id = env.new_id();
+    env.prepare(&mut bundle, &id);
+    let log = env.dir().join("log.json");
+    let (l, b) = (
+        log.display().to_string(),
+        bundle.path().display().to_string(),
+    );
+    let out = env.berth(&[
+        "--log",
+        &l,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        &b,
+        &id,
+    ]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let text = read_lossy(&log);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(last["level"], "error", "{text}");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no such file or directory"),
+        "{text}"
+    );
+    assert!(
+        last["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{text}"
+    );
+}
