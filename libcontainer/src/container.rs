@@ -188,6 +188,7 @@ impl ContainerBuilder {
             cgroup_paths: HashMap::new(),
             own_pid_namespace: ns.own_pid,
             hooks: spec.hooks().clone(),
+            config: Some(Box::new(spec.clone())),
         };
         dir.save(&saved)?;
         let linux = spec.linux().clone().unwrap_or_default();
@@ -225,9 +226,11 @@ impl ContainerBuilder {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             seccomp,
+            exec: false,
         };
         let ctx = LaunchContext {
-            cgroup: &cgroup,
+            cgroup: Some(&cgroup),
+            join_cgroup: None,
             resources: linux.resources().as_ref(),
             console_socket: console,
             exec_fifo: fifo.as_ref(),
@@ -256,17 +259,6 @@ impl ContainerBuilder {
     /// while forwarding signals, then deletes it. Returns the exit code
     /// (128+N when killed by signal N).
     pub fn run(self, detach: bool) -> Result<i32> {
-        const FORWARDED: &[libc::c_int] = &[
-            libc::SIGHUP,
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGTERM,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGWINCH,
-            libc::SIGCONT,
-            libc::SIGCHLD,
-        ];
         // Blocked before the clone so no signal is lost; init resets its
         // mask before execve.
         let old_mask = if detach {
@@ -283,7 +275,7 @@ impl ContainerBuilder {
                 let _ = container.delete(true);
                 return Err(e);
             }
-            let code = container.wait_forwarding(FORWARDED);
+            let code = wait_forwarding(container.saved.pid);
             let _ = container.delete(true);
             code
         })();
@@ -328,7 +320,7 @@ impl Drop for CleanupGuard {
     }
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     // Write then rename, so readers never see a partial pid.
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string())
@@ -525,23 +517,35 @@ impl Container {
             .map_err(|e| Error::sys(format!("wait for pid {}", self.saved.pid), e))?;
         Ok(exit_code(status))
     }
+}
 
-    /// Waits for init (a child of this process, as after `run`), forwarding
-    /// the given signals (which the caller has blocked) to it.
-    fn wait_forwarding(&self, signals: &[libc::c_int]) -> Result<i32> {
-        let sfd = sys::signalfd(signals).map_err(|e| Error::sys("signalfd", e))?;
-        let pid = self.saved.pid;
-        loop {
-            match sys::waitpid(pid, libc::WNOHANG) {
-                Ok((0, _)) => {}
-                Ok((_, status)) => return Ok(exit_code(status)),
-                Err(e) => return Err(Error::sys("wait for container", e)),
-            }
-            let sig = sys::read_signalfd(std::os::fd::AsFd::as_fd(&sfd))
-                .map_err(|e| Error::sys("read signal", e))?;
-            if sig != libc::SIGCHLD {
-                let _ = sys::kill(pid, sig);
-            }
+/// Signals `run` and a foreground `exec` pass on to the container process.
+pub(crate) const FORWARDED: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGCHLD,
+];
+
+/// Waits for `pid` (a child of this process), forwarding the [`FORWARDED`]
+/// signals, which the caller has blocked, to it.
+pub(crate) fn wait_forwarding(pid: libc::pid_t) -> Result<i32> {
+    let sfd = sys::signalfd(FORWARDED).map_err(|e| Error::sys("signalfd", e))?;
+    loop {
+        match sys::waitpid(pid, libc::WNOHANG) {
+            Ok((0, _)) => {}
+            Ok((_, status)) => return Ok(exit_code(status)),
+            Err(e) => return Err(Error::sys("wait for container", e)),
+        }
+        let sig = sys::read_signalfd(std::os::fd::AsFd::as_fd(&sfd))
+            .map_err(|e| Error::sys("read signal", e))?;
+        if sig != libc::SIGCHLD {
+            let _ = sys::kill(pid, sig);
         }
     }
 }

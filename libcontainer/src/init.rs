@@ -54,6 +54,9 @@ pub struct InitPlan {
     pub no_new_keyring: bool,
     /// The compiled linux.seccomp profile.
     pub seccomp: Option<CompiledSeccomp>,
+    /// An exec into an existing container: every namespace is joined by
+    /// path, and the rootfs, hostname and create hooks are left alone.
+    pub exec: bool,
 }
 
 type Res<T = ()> = Result<T, ChildError>;
@@ -81,12 +84,19 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     // container: it never reaches the host berth binary (CVE-2019-5736).
     sys::set_dumpable(false).map_err(io_step("make non-dumpable"))?;
     let ns = NamespacePlan::from_spec(&plan.spec);
+    // Open them all first: once in another mount namespace the paths
+    // (often /proc/<pid>/ns/...) may not resolve any more.
+    let mut to_join = Vec::with_capacity(ns.join.len());
     for (t, path) in &ns.join {
         let fd = std::fs::File::open(path)
             .map_err(|e| ChildError::io(format!("open namespace {}", path.display()), &e))?;
+        to_join.push((*t, path, fd));
+    }
+    for (t, path, fd) in &to_join {
         sys::setns(fd.as_fd(), clone_flag(*t))
             .map_err(|e| ChildError::io(format!("join {t} namespace {}", path.display()), &e))?;
     }
+    drop(to_join);
     if ns.new_user {
         sys::unshare(libc::CLONE_NEWUSER).map_err(io_step("create user namespace"))?;
         chan.send(&FromChild::WriteMappings)
@@ -155,7 +165,7 @@ fn container_init(
     let hook_state =
         |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
     sys::umask(0);
-    if ns.new_cgroup {
+    if ns.new_cgroup && !plan.exec {
         sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
     }
     let spec = &plan.spec;
@@ -167,41 +177,8 @@ fn container_init(
         Some(raw) => Some(sys::own_inherited_fd(raw).map_err(io_step("exec fifo"))?),
         None => None,
     };
-    let ctx = RootfsContext {
-        spec,
-        rootfs: &plan.rootfs,
-        in_user_ns: ns.in_user_ns(),
-        own_cgroup_ns: ns.new_cgroup
-            || ns
-                .join
-                .iter()
-                .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
-        no_pivot: plan.no_pivot,
-    };
-    rootfs::prepare(&ctx)?;
-    let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
-        || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
-    if runtime_hooks {
-        chan.send(&FromChild::RunRuntimeHooks)
-            .map_err(io_step("ask for createRuntime hooks"))?;
-        match chan.recv::<ToChild>() {
-            Ok(Some(ToChild::HooksDone)) => {}
-            _ => {
-                return Err(ChildError::msg(
-                    "hooks",
-                    "runtime went away during createRuntime hooks",
-                ))
-            }
-        }
-    }
-    hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
-    rootfs::switch_root(&ctx)?;
-    rootfs::finish(&ctx)?;
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        sys::sethostname(h).map_err(|e| ChildError::io(format!("hostname {h}"), &e))?;
-    }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        sys::setdomainname(d).map_err(|e| ChildError::io(format!("domainname {d}"), &e))?;
+    if !plan.exec {
+        set_up_container(plan, chan, ns, &hook_state)?;
     }
     if proc_cfg.terminal().unwrap_or(false) {
         let raw = plan.console_socket.ok_or_else(|| {
@@ -216,7 +193,7 @@ fn container_init(
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup_console(&socket, size)?;
     }
-    if !plan.no_new_keyring {
+    if !plan.no_new_keyring && !plan.exec {
         process::join_session_keyring(&plan.id)?;
     }
     process::apply_rlimits(proc_cfg)?;
@@ -276,7 +253,9 @@ fn container_init(
     if let Some(fifo) = fifo {
         wait_for_start(&fifo)?;
     }
-    hooks::run_hooks(spec, HookKind::StartContainer, &hook_state("created"))?;
+    if !plan.exec {
+        hooks::run_hooks(spec, HookKind::StartContainer, &hook_state("created"))?;
+    }
     // As close to execve as possible, so the fewest of our own syscalls run
     // under the container's filter.
     if no_new_privs && plan.seccomp.as_ref().is_some_and(|s| !s.notify) {
@@ -289,6 +268,54 @@ fn container_init(
         format!("exec {}", program.to_string_lossy()),
         &err,
     ))
+}
+
+/// The container's own environment (create only; exec joins it): rootfs,
+/// createRuntime and createContainer hooks, hostname and domainname.
+fn set_up_container(
+    plan: &InitPlan,
+    chan: &mut Channel,
+    ns: &NamespacePlan,
+    hook_state: &dyn Fn(&str) -> Vec<u8>,
+) -> Res {
+    let spec = &plan.spec;
+    let ctx = RootfsContext {
+        spec,
+        rootfs: &plan.rootfs,
+        in_user_ns: ns.in_user_ns(),
+        own_cgroup_ns: ns.new_cgroup
+            || ns
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
+        no_pivot: plan.no_pivot,
+    };
+    rootfs::prepare(&ctx)?;
+    let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
+        || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
+    if runtime_hooks {
+        chan.send(&FromChild::RunRuntimeHooks)
+            .map_err(io_step("ask for createRuntime hooks"))?;
+        match chan.recv::<ToChild>() {
+            Ok(Some(ToChild::HooksDone)) => {}
+            _ => {
+                return Err(ChildError::msg(
+                    "hooks",
+                    "runtime went away during createRuntime hooks",
+                ))
+            }
+        }
+    }
+    hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
+    rootfs::switch_root(&ctx)?;
+    rootfs::finish(&ctx)?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sys::sethostname(h).map_err(|e| ChildError::io(format!("hostname {h}"), &e))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(d).map_err(|e| ChildError::io(format!("domainname {d}"), &e))?;
+    }
+    Ok(())
 }
 
 /// linux.timeOffsets: set on the new time namespace before any process

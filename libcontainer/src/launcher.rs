@@ -47,8 +47,10 @@ impl Intermediate {
 
 /// What the launcher needs besides the plan.
 pub struct LaunchContext<'a> {
-    /// The container's cgroup.
-    pub cgroup: &'a CgroupManager,
+    /// The container's cgroup, created for this container (create)…
+    pub cgroup: Option<&'a CgroupManager>,
+    /// …or the existing cgroup directories to join (exec).
+    pub join_cgroup: Option<&'a std::collections::HashMap<String, PathBuf>>,
     /// linux.resources to apply before init continues.
     pub resources: Option<&'a LinuxResources>,
     /// The connected console socket, if any.
@@ -192,10 +194,7 @@ fn converse(
             }
             Some(FromChild::InitPid(pid)) => {
                 init_pid = Some(pid);
-                ctx.cgroup
-                    .apply(ctx.resources)
-                    .and_then(|()| ctx.cgroup.add_process(pid))
-                    .map_err(|e| (init_pid, e.into()))?;
+                place_in_cgroup(ctx, pid).map_err(|e| (init_pid, e))?;
                 chan.send(&ToChild::Continue { init_pid: pid })
                     .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
             }
@@ -304,4 +303,19 @@ fn send_to_seccomp_listener(
     let body =
         serde_json::to_vec(&message).map_err(|e| Error::sys(what(), std::io::Error::other(e)))?;
     sys::send_fd(sock.as_fd(), &body, fd.as_fd()).map_err(|e| Error::sys(what(), e))
+}
+
+/// Puts the new process in its cgroup: the container's new one (with its
+/// resources applied) or, for exec, the existing directories.
+fn place_in_cgroup(ctx: &LaunchContext<'_>, pid: libc::pid_t) -> Result<()> {
+    if let Some(cgroup) = ctx.cgroup {
+        cgroup.apply(ctx.resources)?;
+        cgroup.add_process(pid)?;
+    }
+    for dir in ctx.join_cgroup.iter().flat_map(|m| m.values()) {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string())
+            .map_err(|e| Error::sys(format!("join cgroup {}", dir.display()), e))?;
+    }
+    Ok(())
 }

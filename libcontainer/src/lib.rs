@@ -23,6 +23,8 @@ pub mod channel;
 mod console;
 mod container;
 pub mod error;
+mod exec;
+
 pub mod hooks;
 pub mod init;
 mod launcher;
@@ -37,5 +39,6 @@ mod sys;
 
 pub use container::{exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
 pub use error::{Error, Result};
+pub use exec::ExecOptions;
 pub use spec::OCI_VERSION;
 pub use state::{StateReport, Status};

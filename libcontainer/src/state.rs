@@ -75,6 +75,10 @@ pub struct SavedState {
     /// The config's hooks (poststart and poststop run after create returned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The config the container was created with (exec starts from its
+    /// process, namespaces and seccomp profile; the bundle may change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<oci_spec::runtime::Spec>>,
 }
 
 /// The JSON `state` prints: the runtime spec's state plus runc's extras.

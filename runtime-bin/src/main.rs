@@ -1,5 +1,6 @@
 //! `berth`: runc's command line over the berth library.
 
+mod exec_cmd;
 mod logging;
 
 use std::io::Write;
@@ -78,6 +79,8 @@ enum Command {
         /// Container ID
         id: String,
     },
+    /// Run a new process in a running container
+    Exec(exec_cmd::ExecArgs),
     /// Print the state of a container as JSON
     State {
         /// Container ID
@@ -210,6 +213,7 @@ fn execute(cli: &Cli) -> Result<u8, String> {
             let code = builder(root, create).run(*detach).map_err(err)?;
             Ok(code.clamp(0, 255) as u8)
         }
+        Command::Exec(a) => exec_cmd::exec(root, a),
         Command::Start { id } => {
             Container::load(root, id)
                 .and_then(|c| c.start())
