@@ -80,7 +80,7 @@ enum Command {
         id: String,
     },
     /// Run a new process in a running container
-    Exec(exec_cmd::ExecArgs),
+    Exec(Box<exec_cmd::ExecArgs>),
     /// Print the state of a container as JSON
     State {
         /// Container ID
