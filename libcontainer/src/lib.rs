@@ -24,6 +24,7 @@ mod console;
 mod container;
 pub mod error;
 mod exec;
+pub mod features;
 
 pub mod hooks;
 pub mod init;

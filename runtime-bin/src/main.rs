@@ -81,6 +81,8 @@ enum Command {
     },
     /// Run a new process in a running container
     Exec(Box<exec_cmd::ExecArgs>),
+    /// Print what this berth supports on this host (runtime-spec features)
+    Features,
     /// Print the state of a container as JSON
     State {
         /// Container ID
@@ -214,6 +216,10 @@ fn execute(cli: &Cli) -> Result<u8, String> {
             Ok(code.clamp(0, 255) as u8)
         }
         Command::Exec(a) => exec_cmd::exec(root, a),
+        Command::Features => {
+            print_json(&berth::features::features())?;
+            Ok(0)
+        }
         Command::Start { id } => {
             Container::load(root, id)
                 .and_then(|c| c.start())

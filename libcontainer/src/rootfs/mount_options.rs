@@ -92,6 +92,23 @@ const NOT_YET: &[&str] = &[
     "rnosymfollow",
 ];
 
+/// Every mount option name berth applies (for `features`).
+pub fn known_options() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).collect();
+    names.extend([
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ]);
+    names.sort_unstable();
+    names
+}
+
 /// Refuses options berth cannot apply yet; returns a description of the problem.
 pub fn check_option(opt: &str) -> Result<(), String> {
     if NOT_YET.contains(&opt) {

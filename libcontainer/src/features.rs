@@ -1,0 +1,105 @@
+//! `berth features`: what this berth does on this host, in the shape of the
+//! runtime spec's features document. Every claim is tied to the code that
+//! implements it or to a probe of the host, never to a wish list.
+
+use serde_json::{json, Value};
+
+use crate::security::lsm;
+
+/// The seccomp(2) filter flags the running kernel accepts.
+fn supported_seccomp_flags() -> Vec<&'static str> {
+    // The kernel has had each of these since: LOG 4.14, SPEC_ALLOW 4.17,
+    // TSYNC 3.17, WAIT_KILLABLE_RECV 5.19. Probe the version instead of
+    // loading filters into ourselves.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let mut flags = Vec::new();
+    if version >= (4, 14) {
+        flags.push("SECCOMP_FILTER_FLAG_LOG");
+    }
+    if version >= (4, 17) {
+        flags.push("SECCOMP_FILTER_FLAG_SPEC_ALLOW");
+    }
+    if version >= (3, 17) {
+        flags.push("SECCOMP_FILTER_FLAG_TSYNC");
+    }
+    if version >= (5, 19) {
+        flags.push("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
+    }
+    flags
+}
+
+/// Capability names the running kernel knows.
+fn capabilities() -> Vec<String> {
+    let mut caps: Vec<String> = caps::runtime::thread_all_supported()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect();
+    caps.sort();
+    caps
+}
+
+/// The features document.
+pub fn features() -> Value {
+    let hierarchies = crate::cgroups::host_hierarchies();
+    let v1 = hierarchies.iter().any(|h| !h.is_v2());
+    let libseccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": [
+            "prestart", "createRuntime", "createContainer",
+            "startContainer", "poststart", "poststop"
+        ],
+        "mountOptions": crate::rootfs::mount_options::known_options(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": capabilities(),
+            "cgroup": {
+                "v1": v1,
+                "v2": false,
+                "systemd": false,
+                "systemdUser": false,
+                "rdma": false
+            },
+            "seccomp": {
+                "enabled": true,
+                "actions": [
+                    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                    "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
+                    "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
+                ],
+                "operators": [
+                    "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
+                    "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
+                ],
+                "archs": [
+                    "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS",
+                    "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
+                    "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+                    "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
+                    "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32",
+                    "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"
+                ],
+                "knownFlags": [
+                    "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+                ],
+                "supportedFlags": supported_seccomp_flags()
+            },
+            "apparmor": {"enabled": lsm::apparmor_enabled()},
+            "selinux": {"enabled": lsm::selinux_enabled()},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "io.github.seccomp.libseccomp.version": libseccomp
+        }
+    })
+}
