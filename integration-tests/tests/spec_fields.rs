@@ -332,3 +332,59 @@ fn unavailable_security_features_are_clear_errors() {
         assert!(env.root_entries().is_empty(), "{field}: state left behind");
     }
 }
+
+#[test]
+fn recursive_mount_options_reach_submounts() {
+    require_root!();
+    let env = Env::new("rro");
+    let host = env.dir().join("data");
+    std::fs::create_dir_all(host.join("sub")).unwrap();
+    std::fs::write(host.join("target"), "hello\n").unwrap();
+    std::os::unix::fs::symlink("target", host.join("link")).unwrap();
+    let sub = host.join("sub");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .expect("mount tmpfs");
+    assert!(mounted.success());
+    let mut bundle = Bundle::new(&env);
+    bundle.set_sh(
+        "touch /ro/sub/f 2>&1; touch /plain/sub/f && echo plain-sub-writable; \
+         cat /nofollow/link 2>&1; cat /nofollow/target",
+    );
+    let mounts = bundle.config_mut()["mounts"].as_array_mut().unwrap();
+    let src = host.display().to_string();
+    mounts.push(json!({"destination": "/ro", "type": "bind", "source": src,
+                       "options": ["rbind", "rro"]}));
+    mounts.push(
+        json!({"destination": "/plain", "type": "bind", "source": src,
+                       "options": ["rbind", "ro"]}),
+    );
+    mounts.push(
+        json!({"destination": "/nofollow", "type": "bind", "source": src,
+                       "options": ["rbind", "nosymfollow"]}),
+    );
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    let _ = std::process::Command::new("umount").arg(&sub).status();
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert!(
+        out.stdout.contains("Read-only file system"),
+        "{}",
+        out.describe()
+    );
+    // Plain "ro" leaves the submount writable: the recursive form is what differs.
+    assert!(
+        out.stdout.contains("plain-sub-writable"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("Too many levels of symbolic links")
+            || out.stdout.contains("symbolic link"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("hello"), "{}", out.describe());
+}

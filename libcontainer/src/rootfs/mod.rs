@@ -153,6 +153,24 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
             r => step(what, r)?,
         }
     }
+    if opts.has_attr_changes() {
+        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        if opts.recursive_set != 0 || opts.recursive_clr != 0 {
+            let attr = sys::MountAttr {
+                attr_set: opts.recursive_set,
+                attr_clr: opts.recursive_clr,
+                ..Default::default()
+            };
+            step(what, sys::mount_setattr(top.as_fd(), true, &attr))?;
+        }
+        if opts.nosymfollow {
+            let attr = sys::MountAttr {
+                attr_set: 0x200000,
+                ..Default::default()
+            };
+            step(what, sys::mount_setattr(top.as_fd(), false, &attr))?;
+        }
+    }
     if !opts.propagation.is_empty() {
         let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
         for p in &opts.propagation {

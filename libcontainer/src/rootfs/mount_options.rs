@@ -9,6 +9,20 @@ pub struct ParsedOptions {
     pub propagation: Vec<libc::c_ulong>,
     /// Filesystem-specific options passed as mount data ("mode=755,size=64k").
     pub data: String,
+    /// MOUNT_ATTR_* to set recursively (rro, rnosuid …).
+    pub recursive_set: u64,
+    /// MOUNT_ATTR_* to clear recursively (rrw, rsuid …).
+    pub recursive_clr: u64,
+    /// nosymfollow on the mount itself.
+    pub nosymfollow: bool,
+}
+
+impl ParsedOptions {
+    /// The mount_setattr changes: (recursive set, clear) and the
+    /// non-recursive nosymfollow.
+    pub fn has_attr_changes(&self) -> bool {
+        self.recursive_set != 0 || self.recursive_clr != 0 || self.nosymfollow
+    }
 }
 
 impl ParsedOptions {
@@ -68,28 +82,37 @@ const FLAG_OPTIONS: &[(&str, bool, libc::c_ulong)] = &[
 
 /// Options that need machinery berth does not have yet: refused clearly
 /// instead of being passed to the kernel as data or dropped.
-const NOT_YET: &[&str] = &[
-    "idmap",
-    "ridmap",
-    "tmpcopyup",
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnoatime",
-    "ratime",
-    "rnodiratime",
-    "rdiratime",
-    "rrelatime",
-    "rnorelatime",
-    "rstrictatime",
-    "rnostrictatime",
-    "nosymfollow",
-    "rnosymfollow",
+const NOT_YET: &[&str] = &["idmap", "ridmap", "tmpcopyup"];
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR_ATIME: u64 = 0x70;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+
+/// (name, set?, attribute) of the recursive options, applied with
+/// mount_setattr(AT_RECURSIVE) to the whole mounted tree. The atime modes
+/// clear the whole atime field before setting theirs.
+const RECURSIVE_OPTIONS: &[(&str, bool, u64)] = &[
+    ("rro", true, MOUNT_ATTR_RDONLY),
+    ("rrw", false, MOUNT_ATTR_RDONLY),
+    ("rnosuid", true, MOUNT_ATTR_NOSUID),
+    ("rsuid", false, MOUNT_ATTR_NOSUID),
+    ("rnodev", true, MOUNT_ATTR_NODEV),
+    ("rdev", false, MOUNT_ATTR_NODEV),
+    ("rnoexec", true, MOUNT_ATTR_NOEXEC),
+    ("rexec", false, MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", true, MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", false, MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", true, MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", false, MOUNT_ATTR_NOSYMFOLLOW),
+    ("rnoatime", true, MOUNT_ATTR_NOATIME),
+    ("rstrictatime", true, MOUNT_ATTR_STRICTATIME),
+    ("rrelatime", true, 0),
 ];
 
 /// Every mount option name berth applies (for `features`).
@@ -104,7 +127,9 @@ pub fn known_options() -> Vec<&'static str> {
         "rslave",
         "unbindable",
         "runbindable",
+        "nosymfollow",
     ]);
+    names.extend(RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n));
     names.sort_unstable();
     names
 }
@@ -128,6 +153,22 @@ pub fn parse(options: &[String]) -> ParsedOptions {
             } else {
                 parsed.flags &= !flag;
             }
+        } else if let Some(&(name, set, attr)) = RECURSIVE_OPTIONS.iter().find(|(n, _, _)| n == opt)
+        {
+            if name.ends_with("atime") && name != "rnodiratime" && name != "rdiratime" {
+                parsed.recursive_clr |= MOUNT_ATTR_ATIME;
+                parsed.recursive_set &= !MOUNT_ATTR_ATIME;
+            }
+            if set {
+                parsed.recursive_set |= attr;
+                parsed.recursive_clr &= !attr;
+            } else {
+                parsed.recursive_clr |= attr;
+                parsed.recursive_set &= !attr;
+            }
+        } else if opt == "nosymfollow" {
+            // No MS_ flag exists for it: applied to the mount itself below.
+            parsed.nosymfollow = true;
         } else if let Some(p) = propagation_flag(opt) {
             parsed.propagation.push(p);
         } else {

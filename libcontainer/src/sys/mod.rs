@@ -806,3 +806,40 @@ pub fn set_mempolicy(mode: i32, nodemask: &[libc::c_ulong]) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// The kernel's struct mount_attr for mount_setattr(2).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MountAttr {
+    /// MOUNT_ATTR_* to set.
+    pub attr_set: u64,
+    /// MOUNT_ATTR_* to clear.
+    pub attr_clr: u64,
+    /// Propagation (MS_SHARED …) or 0.
+    pub propagation: u64,
+    /// A user namespace fd for MOUNT_ATTR_IDMAP.
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), recursively
+/// when `recursive`.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let empty = c"";
+    // SAFETY: attr is a valid mount_attr of the size passed; the path is an
+    // empty NUL-terminated string.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
