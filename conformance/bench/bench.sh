@@ -14,7 +14,8 @@
 # the runtimes' order rotated, default 3), BENCH_WARMUP (per round, default
 # 3), BENCH_TP_CONTAINERS / BENCH_TP_PARALLEL / BENCH_TP_RUNS (throughput:
 # 100 containers, 8 at a time, 5 timed batches), BENCH_RSS_SAMPLES (10),
-# BENCH_BERTH_COMMIT (the berth revision to record; default: git describe).
+# BENCH_BERTH_COMMIT (the berth revision to record; default: git describe),
+# BENCH_NICE (the benchmark's nice value, default -10).
 #
 # Everything runs inside one private mount namespace where the hybrid
 # host's near-empty cgroup2 mount (/sys/fs/cgroup/unified) is covered by a
@@ -82,7 +83,9 @@ outer() {
     gcc -O2 -Wall -o "$HELPER" "$BENCH_LIB/helper.c"
     # The helper reaps the containers' orphaned processes (this machine's
     # pid 1 may not), inside a private mount namespace.
-    exec unshare -m --propagation private "$HELPER" reap \
+    # At a higher CPU priority (BENCH_NICE, default -10) to lessen the
+    # noise of whatever else runs on the machine.
+    exec nice -n "${BENCH_NICE:--10}" unshare -m --propagation private "$HELPER" reap \
         env BENCH_INNER=1 bash "$0" "$@"
 }
 
@@ -237,13 +240,14 @@ machine_info() {
         --argjson warmup "$BENCH_WARMUP" --argjson tp_n "$BENCH_TP_CONTAINERS" \
         --argjson tp_p "$BENCH_TP_PARALLEL" --argjson tp_runs "$BENCH_TP_RUNS" \
         --argjson rss_n "$BENCH_RSS_SAMPLES" --argjson quick "$QUICK" \
+        --arg nice "$(nice)" \
         '{machine: {nproc: $nproc, cpu: $model, memory: $mem, kernel: $kernel, os: $os,
                     cgroups: $cgroups, date: $date},
           versions: {berth: $berth, berth_commit: $berth_commit, runc: $runc, crun: $crun,
                      hyperfine: $hyperfine, busybox: $busybox},
           config: {runs: $runs, rounds: $rounds, warmup_per_round: $warmup,
                    throughput_containers: $tp_n, throughput_parallel: $tp_p,
-                   throughput_runs: $tp_runs, rss_samples: $rss_n, quick: ($quick == 1),
+                   throughput_runs: $tp_runs, rss_samples: $rss_n, quick: ($quick == 1), nice: $nice,
                    seccomp_profile: $seccomp}}' >"$RAW/machine.json"
 }
 
@@ -257,6 +261,7 @@ inner() {
     : >"$RAW/na.tsv"
     bash "$BENCH_LIB/mkbundle.sh"
     machine_info
+    echo "start $(cut -d " " -f 1-3 /proc/loadavg)" >"$RAW/load.txt"
     echo "wrapper" >"$BENCH_WORK/wrapper.id"
 
     local W=$BENCH_WORK H="$HELPER id"
@@ -332,7 +337,9 @@ inner() {
     # No warm-up batch: the untimed probe batch before them is one.
     hf throughput "$BENCH_TP_RUNS" 0 1 "${specs[@]}"
 
-    echo "== summary (benchmark took $((SECONDS - started)) s)"
+    echo "end $(cut -d " " -f 1-3 /proc/loadavg)" >>"$RAW/load.txt"
+    echo "$((SECONDS - started))" >"$RAW/duration.txt"
+    echo "== summary (benchmark took $((SECONDS - started)) s; load average $(tr '\n' ' ' <"$RAW/load.txt"))"
     python3 "$BENCH_LIB/summarize.py" "$BENCH_RESULTS"
     mkdir -p "$BENCH_DOCS"
     python3 "$BENCH_HOME/report.py" "$BENCH_RESULTS/summary.json" \

@@ -62,7 +62,7 @@ def svg_chart(summary):
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         '<text x="12" y="26" font-size="18" font-weight="bold">berth vs crun vs runc vs the '
         'floor (unshare + chroot)</text>',
-        f'<text x="12" y="48" font-size="12" fill="#444">median per benchmark, lower is better; '
+        f'<text x="12" y="48" font-size="12" fill="#444">median per benchmark (each panel on its own scale), lower is better; '
         f'whisker: interquartile range. {html.escape(machine_line(summary))}</text>',
     ]
     for i, (title, unit, results) in enumerate(panels):
@@ -166,12 +166,19 @@ def markdown(summary, svg_name):
                        ("kernel", "kernel"), ("os", "OS"), ("cgroups", "cgroups"),
                        ("date", "date (UTC)")):
         add(f"| {label} | {m[key]} |")
+    if "load_start" in m:
+        add(f"| load average (1, 5, 15 min) | {m['load_start']} at the start, "
+            f"{m.get('load_end', '?')} at the end |")
+    if "duration_s" in m:
+        add(f"| benchmark duration | {m['duration_s'] // 60} min {m['duration_s'] % 60} s |")
     add(f"| berth | {v['berth']} (commit {v['berth_commit']}) |")
     for key in ("crun", "runc", "hyperfine", "busybox"):
         add(f"| {key} | {v[key]} |")
     add("")
-    add("The machine is a shared 2-core VM: expect some noise; the interquartile range "
-        "in the chart and the stddev in the tables show how much.")
+    add(f"The machine is a shared {m['nproc']}-core VM and other work ran beside the "
+        f"benchmark (see the load average; the benchmark ran at nice {c.get('nice', 0)}): "
+        "expect noise. The interquartile range in the chart and the stddev in the tables "
+        "show how much.")
     add("")
 
     add("## Method")

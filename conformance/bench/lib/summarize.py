@@ -74,6 +74,17 @@ def main(argv):
     with open(os.path.join(raw, "machine.json")) as f:
         summary = json.load(f)
 
+    load = os.path.join(raw, "load.txt")
+    if os.path.exists(load):
+        with open(load) as f:
+            for line in f:
+                when, _, avg = line.strip().partition(" ")
+                summary["machine"][f"load_{when}"] = avg
+    duration = os.path.join(raw, "duration.txt")
+    if os.path.exists(duration):
+        with open(duration) as f:
+            summary["machine"]["duration_s"] = int(f.read().strip())
+
     times = {}
     for path in sorted(glob.glob(os.path.join(raw, "*.r*.json"))):
         bench = re.sub(r"\.r\d+\.json$", "", os.path.basename(path))
