@@ -11,7 +11,7 @@ fn sysctl_oom_score_adj_and_domainname_are_applied() {
     let mut bundle = Bundle::new(&env);
     bundle.set_sh(
         "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni /proc/self/oom_score_adj; \
-         domainname",
+         cat /proc/sys/kernel/domainname",
     );
     {
         let c = bundle.config_mut();

@@ -48,7 +48,7 @@ impl ContainerBuilder {
         ContainerBuilder {
             id: id.into(),
             bundle: bundle.into(),
-            root: PathBuf::from(DEFAULT_ROOT),
+            root: default_root(),
             console_socket: None,
             pid_file: None,
             preserve_fds: 0,
@@ -192,8 +192,22 @@ impl ContainerBuilder {
         };
         dir.save(&saved)?;
         let linux = spec.linux().clone().unwrap_or_default();
-        let cgroup = CgroupManager::create(linux.cgroups_path().as_deref(), &self.id)?;
-        saved.cgroup_paths = cgroup.paths();
+        let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
+            Ok(c) => Some(c),
+            // Rootless without a delegated cgroup: fine unless limits are asked for.
+            Err(e) if sys::effective_ids().0 != 0 => {
+                if let Some(field) = linux.resources().as_ref().and_then(limit_field) {
+                    return Err(Error::Cgroup(crate::error::CgroupError::Resource {
+                        field: format!("linux.resources.{field}"),
+                        message: format!("cannot be applied without a cgroup: {e}"),
+                    }));
+                }
+                tracing::debug!("rootless: running without a cgroup of its own ({e})");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        saved.cgroup_paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
         guard.cgroup = Some(saved.cgroup_paths.clone());
         dir.save(&saved)?;
         tracing::debug!(
@@ -229,7 +243,7 @@ impl ContainerBuilder {
             exec: false,
         };
         let ctx = LaunchContext {
-            cgroup: Some(&cgroup),
+            cgroup: cgroup.as_ref(),
             join_cgroup: None,
             resources: linux.resources().as_ref(),
             console_socket: console,
@@ -283,6 +297,44 @@ impl ContainerBuilder {
             sys::restore_sigmask(&mask);
         }
         result
+    }
+}
+
+/// The first resource limit (other than device rules, which need no
+/// cgroup of our own to be meaningful for an unprivileged user) in `res`.
+fn limit_field(res: &oci_spec::runtime::LinuxResources) -> Option<&'static str> {
+    [
+        ("memory", res.memory().is_some()),
+        ("cpu", res.cpu().is_some()),
+        ("pids", res.pids().is_some()),
+        ("blockIO", res.block_io().is_some()),
+        (
+            "hugepageLimits",
+            res.hugepage_limits()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty()),
+        ),
+        ("network", res.network().is_some()),
+        ("rdma", res.rdma().as_ref().is_some_and(|r| !r.is_empty())),
+        (
+            "unified",
+            res.unified().as_ref().is_some_and(|u| !u.is_empty()),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(name, set)| set.then_some(name))
+}
+
+/// The default state root: /run/berth for root; for other users
+/// $XDG_RUNTIME_DIR/berth, or /tmp/berth-<uid> without one.
+pub fn default_root() -> PathBuf {
+    let (euid, _) = sys::effective_ids();
+    if euid == 0 {
+        return PathBuf::from(DEFAULT_ROOT);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("berth"),
+        _ => PathBuf::from(format!("/tmp/berth-{euid}")),
     }
 }
 

@@ -99,10 +99,20 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     drop(to_join);
     if ns.new_user {
         sys::unshare(libc::CLONE_NEWUSER).map_err(io_step("create user namespace"))?;
+        // An unprivileged runtime can only open our /proc files (uid_map)
+        // while we are dumpable. Nothing of the container exists yet.
+        let unprivileged = sys::effective_ids().0 != 0;
+        if unprivileged {
+            sys::set_dumpable(true).map_err(io_step("make dumpable for id maps"))?;
+        }
         chan.send(&FromChild::WriteMappings)
             .map_err(io_step("ask for id mappings"))?;
         match chan.recv::<ToChild>() {
-            Ok(Some(ToChild::MappingsWritten)) => {}
+            Ok(Some(ToChild::MappingsWritten)) => {
+                if unprivileged {
+                    sys::set_dumpable(false).map_err(io_step("make non-dumpable"))?;
+                }
+            }
             _ => {
                 return Err(ChildError::msg(
                     "user namespace",

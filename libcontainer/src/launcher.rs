@@ -241,10 +241,71 @@ fn format_map(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
+/// Whether `maps` only maps one id onto `own` (what an unprivileged process
+/// may write itself).
+fn only_own_id(maps: &[LinuxIdMapping], own: u32) -> bool {
+    maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == own
+}
+
+/// newuidmap/newgidmap: the setuid helpers that write ranges from
+/// /etc/subuid and /etc/subgid for an unprivileged caller.
+fn run_id_helper(
+    helper: &str,
+    pid: libc::pid_t,
+    maps: &[LinuxIdMapping],
+    field: &str,
+) -> Result<()> {
+    let mut cmd = Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Child(ChildError::io(format!("{field}: run {helper}"), &e)))?;
+    if !out.status.success() {
+        return Err(Error::Child(ChildError::msg(
+            field,
+            format!(
+                "{helper} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 fn write_id_maps(plan: &InitPlan, pid: libc::pid_t) -> Result<()> {
     let linux = plan.spec.linux().clone().unwrap_or_default();
-    let uid = format_map(linux.uid_mappings().as_deref().unwrap_or_default());
-    let gid = format_map(linux.gid_mappings().as_deref().unwrap_or_default());
+    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
+    let (euid, egid) = sys::effective_ids();
+    if euid != 0 {
+        // Unprivileged: our own id is ours to map; ranges need the helpers.
+        if only_own_id(&uid_maps, euid) {
+            std::fs::write(format!("/proc/{pid}/uid_map"), format_map(&uid_maps))
+                .map_err(|e| Error::Child(ChildError::io("linux.uidMappings", &e)))?;
+        } else {
+            run_id_helper("newuidmap", pid, &uid_maps, "linux.uidMappings")?;
+        }
+        if only_own_id(&gid_maps, egid) {
+            // The kernel demands setgroups be denied before an unprivileged gid map.
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+                .map_err(|e| Error::Child(ChildError::io("deny setgroups", &e)))?;
+            std::fs::write(format!("/proc/{pid}/gid_map"), format_map(&gid_maps))
+                .map_err(|e| Error::Child(ChildError::io("linux.gidMappings", &e)))?;
+        } else {
+            run_id_helper("newgidmap", pid, &gid_maps, "linux.gidMappings")?;
+        }
+        return Ok(());
+    }
+    let uid = format_map(&uid_maps);
+    let gid = format_map(&gid_maps);
     std::fs::write(format!("/proc/{pid}/uid_map"), &uid).map_err(|e| {
         Error::Child(ChildError::io(
             format!("linux.uidMappings {}", uid.trim()),

@@ -38,7 +38,7 @@ pub mod spec;
 pub mod state;
 mod sys;
 
-pub use container::{exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
+pub use container::{default_root, exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
 pub use error::{Error, Result};
 pub use exec::ExecOptions;
 pub use spec::OCI_VERSION;

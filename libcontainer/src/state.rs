@@ -176,6 +176,7 @@ impl StateDir {
             .mode(0o700)
             .create(root)
             .map_err(io_err("create root directory", root))?;
+        check_root_owner(root)?;
         let path = root.join(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
@@ -258,6 +259,25 @@ impl StateDir {
     pub fn remove(self) -> Result<(), StateError> {
         std::fs::remove_dir_all(&self.path).map_err(io_err("remove", &self.path))
     }
+}
+
+/// The state root must be a real directory of ours: in a shared place
+/// like /tmp someone else could have planted it.
+fn check_root_owner(root: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(root).map_err(io_err("stat", root))?;
+    let (euid, _) = crate::sys::effective_ids();
+    if !meta.is_dir() || meta.uid() != euid {
+        return Err(StateError::Io {
+            what: "use state root",
+            path: root.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("not a directory owned by uid {euid}"),
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn lock_dir(path: &Path) -> Result<File, StateError> {

@@ -19,8 +19,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 struct Cli {
     /// Root directory for container state
-    #[arg(long, global = true, default_value = berth::DEFAULT_ROOT)]
-    root: PathBuf,
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Write log messages to this file instead of stderr
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -202,7 +202,7 @@ fn check_cgroup_driver(cli: &Cli) -> Result<(), String> {
 }
 
 fn execute(cli: &Cli) -> Result<u8, String> {
-    let root = &cli.root;
+    let root = &cli.root.clone().unwrap_or_else(berth::default_root);
     let err = |e: berth::Error| e.to_string();
     match &cli.command {
         Command::Create(a) => {

@@ -334,16 +334,17 @@ pub fn finish(ctx: &RootfsContext<'_>) -> Res {
         || "open /".into(),
         sys::open(&slash, libc::O_PATH | libc::O_DIRECTORY, 0),
     )?;
+    // sysctls first: /proc/sys is usually among the read-only paths.
+    if let Some(sysctl) = linux.sysctl() {
+        for (key, value) in sysctl {
+            write_sysctl(root.as_fd(), key, value)?;
+        }
+    }
     for p in linux.readonly_paths().iter().flatten() {
         readonly_path(root.as_fd(), Path::new(p))?;
     }
     for p in linux.masked_paths().iter().flatten() {
         mask_path(root.as_fd(), Path::new(p))?;
-    }
-    if let Some(sysctl) = linux.sysctl() {
-        for (key, value) in sysctl {
-            write_sysctl(root.as_fd(), key, value)?;
-        }
     }
     let readonly = ctx
         .spec
