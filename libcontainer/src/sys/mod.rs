@@ -806,3 +806,12 @@ pub fn set_mempolicy(mode: i32, nodemask: &[libc::c_ulong]) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// eventfd(2) with a zero counter, close-on-exec and non-blocking (for the
+/// cgroup v1 memory notifications).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes integers and returns a new descriptor or -1.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
