@@ -210,6 +210,7 @@ impl ContainerBuilder {
         saved.cgroup_paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
         guard.cgroup = Some(saved.cgroup_paths.clone());
         dir.save(&saved)?;
+        crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             "phase: state dir and cgroup"
@@ -528,6 +529,8 @@ impl Container {
         for pid in cgroups::pids_in(&self.saved.cgroup_paths) {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
+        // A frozen (paused) process only dies once thawed.
+        let _ = cgroups::thaw_paths(&self.saved.cgroup_paths);
         // Reap init if it is our child (run), then wait for it to vanish.
         let _ = sys::waitpid(self.saved.pid, libc::WNOHANG);
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -22,6 +22,7 @@ pub mod cgroups;
 pub mod channel;
 mod console;
 mod container;
+mod container_cgroups;
 pub mod error;
 mod exec;
 pub mod features;

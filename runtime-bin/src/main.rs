@@ -1,5 +1,6 @@
 //! `berth`: runc's command line over the berth library.
 
+mod cgroup_cmds;
 mod exec_cmd;
 mod logging;
 
@@ -132,6 +133,22 @@ enum Command {
         #[arg(long)]
         rootless: bool,
     },
+    /// Update a container's resource limits
+    Update(Box<cgroup_cmds::UpdateArgs>),
+    /// Suspend every process of a container (cgroup freezer)
+    Pause {
+        /// Container ID
+        id: String,
+    },
+    /// Resume a paused container
+    Resume {
+        /// Container ID
+        id: String,
+    },
+    /// List the processes of a container
+    Ps(cgroup_cmds::PsArgs),
+    /// Print resource statistics and OOM notifications of a container
+    Events(cgroup_cmds::EventsArgs),
     /// (internal) helper process for multi-threaded library callers
     #[command(hide = true)]
     Init,
@@ -257,6 +274,11 @@ fn execute(cli: &Cli) -> Result<u8, String> {
             write_spec(bundle, *rootless)?;
             Ok(0)
         }
+        Command::Update(a) => cgroup_cmds::update(root, a),
+        Command::Pause { id } => cgroup_cmds::pause(root, id),
+        Command::Resume { id } => cgroup_cmds::resume(root, id),
+        Command::Ps(a) => cgroup_cmds::ps(root, a),
+        Command::Events(a) => cgroup_cmds::events(root, a),
         Command::Init => Err("init is internal to berth and is not to be run by hand".into()),
         Command::Other(args) => Err(format!(
             "{}: command not supported by berth yet",

@@ -1,17 +1,33 @@
-//! Cgroups: where the container's cgroup lives, placing init in it, the
-//! device rules, and removing it. Built on cgroups-rs' cgroupfs managers.
+//! Cgroups: where the container's cgroup lives, placing init in it, every
+//! `linux.resources` field, freezing, statistics, OOM notification and
+//! removal. Resources are written through cgroups-rs' cgroupfs controllers.
 //!
-//! This layer applies `linux.resources.devices` only; every other resource
-//! is refused by [`check_supported`] until the cgroups work lands, so nothing
-//! a config asks for is silently dropped.
+//! * [`path`]: runc's rules for `linux.cgroupsPath`.
+//! * [`validate`]: checks of the values and of what the host can apply,
+//!   run when the bundle is loaded (before anything exists) and by `update`.
+//! * [`v1`]: applying each field to the v1 controllers.
+//! * [`stats`]: the numbers `berth events` reports, in runc's JSON shape.
+//! * [`oom`]: OOM notifications from the v1 memory controller.
+//!
+//! Only cgroup v1 (including the v1 side of a hybrid host) applies
+//! resources so far; on a pure cgroup v2 host every resource but the device
+//! rules is refused with an error naming the field, never ignored.
+
+mod devices;
+pub mod oom;
+mod path;
+pub mod stats;
+mod v1;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
-use cgroups_rs::fs::{hierarchies, Cgroup};
-use cgroups_rs::CgroupPid;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use cgroups_rs::fs::freezer::FreezerController;
+use cgroups_rs::fs::hierarchies;
+use cgroups_rs::FreezerState;
+use oci_spec::runtime::LinuxResources;
 
 use crate::error::{BundleError, CgroupError};
 
@@ -34,6 +50,11 @@ impl Hierarchy {
     pub fn is_v2(&self) -> bool {
         self.options.is_empty()
     }
+
+    /// Whether this v1 hierarchy carries `controller` ("memory", "name=systemd").
+    pub fn has_controller(&self, controller: &str) -> bool {
+        !self.is_v2() && self.options.split(',').any(|o| o == controller)
+    }
 }
 
 /// The cgroup hierarchies mounted under /sys/fs/cgroup, from mountinfo.
@@ -41,8 +62,12 @@ pub fn host_hierarchies() -> Vec<Hierarchy> {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
+    parse_hierarchies(&info)
+}
+
+fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
-    for line in info.lines() {
+    for line in mountinfo.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
         };
@@ -106,53 +131,22 @@ pub fn own_cgroup_dir(h: &Hierarchy) -> Option<PathBuf> {
     None
 }
 
-/// Refuses the resources this layer cannot apply yet.
+/// Whether this host runs the pure cgroup v2 layout (/sys/fs/cgroup is cgroup2).
+pub fn is_unified_host() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
+}
+
+/// Checks `linux.resources` when the bundle is loaded, before anything is
+/// created: every value (negative limits, out-of-range weights, malformed
+/// CPU lists …) and whether this host has the controller each set field
+/// needs. The name is historical: nothing is refused merely for being set.
 pub fn check_supported(res: &LinuxResources) -> Result<(), BundleError> {
-    let set = [
-        (
-            "memory",
-            res.memory()
-                .as_ref()
-                .is_some_and(|m| *m != Default::default()),
-        ),
-        (
-            "cpu",
-            res.cpu().as_ref().is_some_and(|c| *c != Default::default()),
-        ),
-        ("pids", res.pids().is_some()),
-        (
-            "blockIO",
-            res.block_io()
-                .as_ref()
-                .is_some_and(|b| *b != Default::default()),
-        ),
-        (
-            "hugepageLimits",
-            res.hugepage_limits()
-                .as_ref()
-                .is_some_and(|h| !h.is_empty()),
-        ),
-        (
-            "network",
-            res.network()
-                .as_ref()
-                .is_some_and(|n| *n != Default::default()),
-        ),
-        ("rdma", res.rdma().as_ref().is_some_and(|r| !r.is_empty())),
-        (
-            "unified",
-            res.unified().as_ref().is_some_and(|u| !u.is_empty()),
-        ),
-    ];
-    for (name, present) in set {
-        if present {
-            return Err(BundleError::unsupported(
-                format!("linux.resources.{name}"),
-                "this resource limit",
-            ));
-        }
-    }
-    Ok(())
+    let to_bundle = |e: CgroupError| match e {
+        CgroupError::Resource { field, message } => BundleError::invalid(field, message),
+        other => BundleError::invalid("linux.resources", other.to_string()),
+    };
+    validate::values(res).map_err(to_bundle)?;
+    validate::host(res, &validate::HostCgroups::probe()).map_err(to_bundle)
 }
 
 /// Whether the freezer says the cgroup is frozen.
@@ -163,169 +157,364 @@ pub fn is_frozen(paths: &HashMap<String, PathBuf>) -> bool {
         .is_some_and(|s| s.trim() == "FROZEN")
 }
 
-/// The container's cgroup.
-pub struct CgroupManager {
-    cgroup: Cgroup,
-    path: String,
+/// Whether `apply` sets up a new cgroup or changes a running container's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// `create`: everything, including the device rules.
+    Create,
+    /// `update`: the limits only (device rules cannot be changed).
+    Update,
 }
 
-fn op_err<'a>(
-    path: &'a str,
-    what: &'static str,
-) -> impl FnOnce(cgroups_rs::fs::error::Error) -> CgroupError + 'a {
-    move |e| CgroupError::Operation {
+/// The container's cgroup: one directory per v1 controller (or the one
+/// cgroup2 directory).
+#[derive(Debug, Clone)]
+pub struct CgroupManager {
+    /// The cgroup path as given (or defaulted), for messages.
+    path: String,
+    /// Directory per controller, keyed by cgroups-rs' controller names
+    /// ("memory", "cpu", "name=systemd" …).
+    dirs: HashMap<String, PathBuf>,
+    v2: bool,
+}
+
+fn op_err(path: &str, what: &'static str, message: impl Into<String>) -> CgroupError {
+    CgroupError::Operation {
         path: path.to_string(),
         what,
-        message: e.to_string(),
+        message: message.into(),
     }
 }
 
 impl CgroupManager {
-    /// Creates the cgroup for `id` at `cgroups_path` (absolute: from the
-    /// hierarchy root; relative or absent: below the caller's own cgroup).
+    /// Creates the cgroup for `id` at `cgroups_path` with runc's rules
+    /// (absolute: from the root of each hierarchy; relative: below the
+    /// runtime's own cgroup; absent: `<own cgroup>/<id>`). A cgroup that
+    /// already has processes is refused: a container needs one of its own.
     pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<CgroupManager, CgroupError> {
         let hier = hierarchies::auto();
+        let v2 = hier.v2();
         let given = cgroups_path.map(|p| p.to_string_lossy().into_owned());
-        let (cgroup, path) = match given {
-            Some(p) if p.starts_with('/') => {
-                let rel = p.trim_start_matches('/').to_string();
-                let cg = Cgroup::new(hier, &rel).map_err(op_err(&p, "create"))?;
-                (cg, p)
+        path::check_cgroups_path(given.as_deref())?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let (cgroup, display) = path::resolve(hier, given.as_deref(), id, &own);
+        let dirs: HashMap<String, PathBuf> = cgroup
+            .subsystems()
+            .iter()
+            .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
+            .collect();
+        if dirs.is_empty() {
+            return Err(op_err(&display, "create", "no cgroup hierarchy is mounted"));
+        }
+        for dir in unique_dirs(&dirs) {
+            if !procs_of(dir).is_empty() {
+                return Err(op_err(
+                    &display,
+                    "create",
+                    format!(
+                        "{} already has processes; linux.cgroupsPath must name a cgroup of the container's own",
+                        dir.display()
+                    ),
+                ));
             }
-            other => {
-                let rel = other.unwrap_or_else(|| id.to_string());
-                let own = cgroups_rs::fs::cgroup::get_cgroups_relative_paths()
-                    .map_err(op_err(&rel, "read /proc/self/cgroup"))?;
-                let cg = Cgroup::new_with_relative_paths(hier, &rel, own)
-                    .map_err(op_err(&rel, "create"))?;
-                (cg, rel)
+        }
+        let existed: Vec<PathBuf> = unique_dirs(&dirs)
+            .into_iter()
+            .filter(|d| d.exists())
+            .cloned()
+            .collect();
+        if let Err(e) = cgroup.create() {
+            // Undo the directories this call made (never pre-existing ones).
+            for d in unique_dirs(&dirs) {
+                if !existed.contains(d) {
+                    let _ = std::fs::remove_dir(d);
+                }
             }
-        };
-        Ok(CgroupManager { cgroup, path })
+            return Err(op_err(&display, "create", v1::describe(&e)));
+        }
+        Ok(CgroupManager {
+            path: display,
+            dirs,
+            v2,
+        })
+    }
+
+    /// The manager of an existing cgroup from the paths recorded in the
+    /// container's state.
+    pub fn from_paths(path: impl Into<String>, dirs: HashMap<String, PathBuf>) -> CgroupManager {
+        CgroupManager {
+            path: path.into(),
+            dirs,
+            v2: is_unified_host(),
+        }
     }
 
     /// The directory of this cgroup in each hierarchy, keyed by controller.
     pub fn paths(&self) -> HashMap<String, PathBuf> {
-        self.cgroup
-            .subsystems()
-            .iter()
-            .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
-            .collect()
+        self.dirs.clone()
     }
 
-    /// Moves a process into the cgroup.
+    /// The directory of one controller ("memory", "cpu" …), if mounted.
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.get(controller).map(PathBuf::as_path)
+    }
+
+    /// Whether this cgroup lives on cgroup v2.
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// Moves a process into the cgroup (every hierarchy).
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
-        self.cgroup
-            .add_task_by_tgid(CgroupPid::from(pid as u64))
-            .map_err(op_err(&self.path, "add process"))
-    }
-
-    /// Applies linux.resources (only devices so far, see [`check_supported`]).
-    pub fn apply(&self, res: Option<&LinuxResources>) -> Result<(), CgroupError> {
-        let Some(devices) = self.cgroup.controller_of::<DevicesController>() else {
-            return Ok(());
-        };
-        let rules = res.and_then(|r| r.devices().clone()).unwrap_or_default();
-        for (i, rule) in rules.iter().chain(default_allowed().iter()).enumerate() {
-            apply_device_rule(devices, rule).map_err(|message| CgroupError::Resource {
-                field: if i < rules.len() {
-                    format!("linux.resources.devices[{i}]")
-                } else {
-                    "default device rules".into()
-                },
-                message,
+        for dir in unique_dirs(&self.dirs) {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                op_err(
+                    &self.path,
+                    "add process",
+                    format!(
+                        "writing {pid} to {}: {e}",
+                        dir.join("cgroup.procs").display()
+                    ),
+                )
             })?;
         }
         Ok(())
     }
 
+    /// Applies linux.resources. Values are validated first, so nothing is
+    /// written when one is wrong; a field the host cannot apply is an error
+    /// naming it.
+    pub fn apply(&self, res: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        self.apply_mode(res, ApplyMode::Create, false)
+    }
+
+    /// Applies linux.resources for `mode`. `check_before_update` comes from
+    /// the container's config (linux.resources.memory.checkBeforeUpdate) and
+    /// is honoured as well as the same field in `res`.
+    pub fn apply_mode(
+        &self,
+        res: Option<&LinuxResources>,
+        mode: ApplyMode,
+        check_before_update: bool,
+    ) -> Result<(), CgroupError> {
+        let empty = LinuxResources::default();
+        let res = res.unwrap_or(&empty);
+        validate::values(res)?;
+        if mode == ApplyMode::Update && res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(CgroupError::Resource {
+                field: "linux.resources.devices".into(),
+                message: "device rules are set when the container is created and cannot be updated"
+                    .into(),
+            });
+        }
+        if self.v2 {
+            validate::refuse_on_v2(res)?;
+            if mode == ApplyMode::Create {
+                devices::apply_v2(self, res)?;
+            }
+            return Ok(());
+        }
+        v1::apply(self, res, check_before_update)?;
+        if mode == ApplyMode::Create {
+            devices::apply_v1(self, res)?;
+        }
+        Ok(())
+    }
+
+    /// Freezes every process of the cgroup and waits until the kernel says
+    /// FROZEN. If they cannot all be stopped the cgroup is thawed again and
+    /// an error returned.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        let freezer = self.freezer()?;
+        freezer
+            .freeze()
+            .map_err(|e| op_err(&self.path, "freeze", v1::describe(&e)))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match freezer.state() {
+                Ok(FreezerState::Frozen) => return Ok(()),
+                Ok(_) if Instant::now() < deadline => {
+                    // FREEZING: ask again (the kernel retries stragglers on
+                    // each write) and give it a moment.
+                    let _ = freezer.freeze();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(_) => {
+                    let _ = freezer.thaw();
+                    return Err(op_err(
+                        &self.path,
+                        "freeze",
+                        "some processes stayed in FREEZING for 5s; the cgroup was thawed again",
+                    ));
+                }
+                Err(e) => return Err(op_err(&self.path, "freeze", v1::describe(&e))),
+            }
+        }
+    }
+
+    /// Thaws the cgroup.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        let freezer = self.freezer()?;
+        freezer
+            .thaw()
+            .map_err(|e| op_err(&self.path, "thaw", v1::describe(&e)))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(freezer.state(), Ok(FreezerState::Thawed)) {
+            if Instant::now() > deadline {
+                return Err(op_err(
+                    &self.path,
+                    "thaw",
+                    "the cgroup did not thaw within 5s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    fn freezer(&self) -> Result<FreezerController, CgroupError> {
+        match self.dirs.get("freezer") {
+            Some(dir) => Ok(FreezerController::new(dir.clone(), PathBuf::new(), self.v2)),
+            None => Err(op_err(
+                &self.path,
+                "freeze",
+                format!(
+                    "the freezer controller is {}",
+                    validate::HostCgroups::probe().missing_reason("freezer")
+                ),
+            )),
+        }
+    }
+
+    /// Every pid in the cgroup, its sub-cgroups included.
+    pub fn pids(&self) -> Vec<i32> {
+        pids_in(&self.dirs)
+    }
+
     /// Removes the cgroup (its processes must be gone).
     pub fn remove(&self) -> Result<(), CgroupError> {
-        self.cgroup.delete().map_err(op_err(&self.path, "remove"))
+        remove_paths(&self.dirs)
+    }
+
+    /// The statistics `berth events` reports.
+    pub fn stats(&self) -> stats::Stats {
+        stats::collect(self)
     }
 }
 
-/// Removes the directories of a cgroup recorded in the state, retrying a
-/// little while the kernel finishes reaping the last tasks.
+fn unique_dirs(dirs: &HashMap<String, PathBuf>) -> Vec<&PathBuf> {
+    let mut v: Vec<&PathBuf> = dirs.values().collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Thaws the cgroup recorded in a container's state if it is frozen (a
+/// frozen process cannot die, so `delete` thaws after sending SIGKILL).
+pub fn thaw_paths(paths: &HashMap<String, PathBuf>) -> Result<(), CgroupError> {
+    if !is_frozen(paths) && !is_freezing(paths) {
+        return Ok(());
+    }
+    CgroupManager::from_paths("", paths.clone()).thaw()
+}
+
+fn is_freezing(paths: &HashMap<String, PathBuf>) -> bool {
+    paths
+        .get("freezer")
+        .and_then(|p| std::fs::read_to_string(p.join("freezer.state")).ok())
+        .is_some_and(|s| s.trim() == "FREEZING")
+}
+
+/// Removes the directories of a cgroup recorded in the state (sub-cgroups
+/// the container made first), retrying a little while the kernel finishes
+/// reaping the last tasks.
 pub fn remove_paths(paths: &HashMap<String, PathBuf>) -> Result<(), CgroupError> {
-    for path in paths.values() {
-        let mut tries = 0;
-        loop {
-            match std::fs::remove_dir(path) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(e) => {
-                    return Err(CgroupError::Operation {
-                        path: path.display().to_string(),
-                        what: "remove",
-                        message: e.to_string(),
-                    })
-                }
-            }
-        }
+    for path in unique_dirs(paths) {
+        remove_tree(path)?;
     }
     Ok(())
 }
 
-/// The pids in the cgroup (from one hierarchy's cgroup.procs).
+fn remove_tree(path: &Path) -> Result<(), CgroupError> {
+    // A cgroup directory holds only kernel files and child cgroups.
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(op_err(&path.display().to_string(), "remove", e.to_string()));
+            }
+        }
+    }
+}
+
+fn procs_of(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn procs_recursive(dir: &Path, out: &mut Vec<i32>) {
+    out.extend(procs_of(dir));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                procs_recursive(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// The pids in the cgroup and its sub-cgroups (from one hierarchy).
 pub fn pids_in(paths: &HashMap<String, PathBuf>) -> Vec<i32> {
     let mut keys: Vec<&String> = paths.keys().collect();
     keys.sort();
     for k in keys {
-        if let Ok(text) = std::fs::read_to_string(paths[k].join("cgroup.procs")) {
-            return text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let dir = &paths[k];
+        if dir.join("cgroup.procs").exists() {
+            let mut out = Vec::new();
+            procs_recursive(dir, &mut out);
+            out.sort_unstable();
+            out.dedup();
+            return out;
         }
     }
     Vec::new()
 }
 
-/// Devices every container may use whatever the config says (runc's list):
-/// the default nodes, the pty devices, and mknod of anything.
-fn default_allowed() -> Vec<LinuxDeviceCgroup> {
-    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true);
-        r.set_typ(Some(typ));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.to_string()));
-        r
-    };
-    vec![
-        rule(LinuxDeviceType::C, None, None, "m"),
-        rule(LinuxDeviceType::B, None, None, "m"),
-        rule(LinuxDeviceType::C, Some(1), Some(3), "rwm"),
-        rule(LinuxDeviceType::C, Some(1), Some(5), "rwm"),
-        rule(LinuxDeviceType::C, Some(1), Some(7), "rwm"),
-        rule(LinuxDeviceType::C, Some(1), Some(8), "rwm"),
-        rule(LinuxDeviceType::C, Some(1), Some(9), "rwm"),
-        rule(LinuxDeviceType::C, Some(5), Some(0), "rwm"),
-        rule(LinuxDeviceType::C, Some(5), Some(1), "rwm"),
-        rule(LinuxDeviceType::C, Some(5), Some(2), "rwm"),
-        rule(LinuxDeviceType::C, Some(136), None, "rwm"),
-    ]
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn apply_device_rule(devices: &DevicesController, rule: &LinuxDeviceCgroup) -> Result<(), String> {
-    let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => DeviceType::All,
-        LinuxDeviceType::C | LinuxDeviceType::U => DeviceType::Char,
-        LinuxDeviceType::B => DeviceType::Block,
-        LinuxDeviceType::P => return Err("type \"p\" is not a cgroup device type".into()),
-    };
-    let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-    let perms = DevicePermissions::from_str(&access)
-        .map_err(|_| format!("access {access:?} is not a combination of r, w and m"))?;
-    let major = rule.major().unwrap_or(-1);
-    let minor = rule.minor().unwrap_or(-1);
-    let r = if rule.allow() {
-        devices.allow_device(typ, major, minor, &perms)
-    } else {
-        devices.deny_device(typ, major, minor, &perms)
-    };
-    r.map_err(|e| e.to_string())
+    #[test]
+    fn hierarchies_from_mountinfo() {
+        let info = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 /sub /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+50 23 0:50 / /mnt/other rw - cgroup cgroup rw,pids";
+        let h = parse_hierarchies(info);
+        assert_eq!(h.len(), 4);
+        assert_eq!(h[0].name, "cpu");
+        assert!(h[0].has_controller("cpu"));
+        assert!(!h[0].has_controller("cpuacct"));
+        assert_eq!(h[1].root, "/sub");
+        assert!(h[2].has_controller("name=systemd"));
+        assert!(h[3].is_v2());
+        assert!(!h[3].has_controller("memory"));
+    }
 }

@@ -849,3 +849,12 @@ pub fn effective_ids() -> (u32, u32) {
     // SAFETY: geteuid and getegid cannot fail.
     unsafe { (libc::geteuid(), libc::getegid()) }
 }
+
+/// eventfd(2) with a zero counter, close-on-exec and non-blocking (for the
+/// cgroup v1 memory notifications).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes integers and returns a new descriptor or -1.
+    let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
