@@ -388,3 +388,64 @@ fn recursive_mount_options_reach_submounts() {
     );
     assert!(out.stdout.contains("hello"), "{}", out.describe());
 }
+
+#[test]
+fn seccomp_notify_sends_the_listener_fd_and_state() {
+    require_root!();
+    use std::os::fd::AsRawFd;
+    let env = Env::new("seccompnotify");
+    let sock_path = env.dir().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let mut bundle = Bundle::new(&env);
+    bundle.set_readonly_root(false);
+    bundle.set_sh("mkdir /tmp/notified 2>&1; echo done");
+    bundle.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock_path.display().to_string(),
+        "listenerMetadata": "berth-test-metadata",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let id = env.new_id();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        let mut buf = vec![0u8; 65536];
+        let mut cbuf = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr is plain data and points at live buffers.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = cbuf.len() as _;
+        // SAFETY: recvmsg fills the buffers described by msg.
+        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+        assert!(n > 0, "recvmsg failed");
+        // SAFETY: the kernel wrote a control message; CMSG_* walk it.
+        let fd = unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            assert!(!cmsg.is_null(), "no fd received");
+            *(libc::CMSG_DATA(cmsg) as *const i32)
+        };
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+        // Closing the listener makes the notified syscalls fail with ENOSYS.
+        // SAFETY: fd was received for us to own.
+        unsafe { libc::close(fd) };
+        state
+    });
+    let out = env.run(&mut bundle, &id);
+    let state = receiver.join().expect("listener thread");
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(state["metadata"], "berth-test-metadata", "{state}");
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["state"]["id"], id.as_str(), "{state}");
+    assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{state}");
+    assert!(
+        out.stdout.contains("Function not implemented"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("done"));
+}
