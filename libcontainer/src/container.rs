@@ -112,10 +112,16 @@ impl ContainerBuilder {
     /// namespaces and cgroup with the rootfs ready, waiting for `start`.
     /// On error nothing is left behind.
     pub fn create(self) -> Result<Container> {
-        self.create_inner(true)
+        self.create_inner(true, None)
     }
 
-    fn create_inner(self, wait_for_start: bool) -> Result<Container> {
+    /// `console_pair`: our own end of a console socket pair, used instead
+    /// of `console_socket` when berth relays the terminal itself.
+    fn create_inner(
+        self,
+        wait_for_start: bool,
+        console_pair: Option<OwnedFd>,
+    ) -> Result<Container> {
         let t0 = Instant::now();
         state::validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
@@ -130,7 +136,7 @@ impl ContainerBuilder {
             Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
                 Error::sys(format!("connect to console socket {}", p.display()), e)
             })?)),
-            None => None,
+            None => console_pair,
         };
         tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: load bundle");
         let dir = StateDir::create(&self.root, &self.id)?;
@@ -282,15 +288,40 @@ impl ContainerBuilder {
             Some(sys::block_signals(FORWARDED).map_err(|e| Error::sys("block signals", e))?)
         };
         let result = (|| {
-            let container = self.create_inner(!detach)?;
+            // Without a console socket a foreground run relays the terminal
+            // itself (when the config asks for one).
+            let pair = if detach || self.console_socket.is_some() {
+                None
+            } else {
+                Some(UnixStream::pair().map_err(|e| Error::sys("console socket pair", e))?)
+            };
+            let (ours, theirs) = match pair {
+                Some((a, b)) => (Some(a), Some(OwnedFd::from(b))),
+                None => (None, None),
+            };
+            let container = self.create_inner(!detach, theirs)?;
             if detach {
                 return Ok(0);
             }
+            let master = match (&ours, container.config_wants_terminal()) {
+                (Some(ours), true) => match crate::tty_proxy::receive_master(ours) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        let _ = container.delete(true);
+                        return Err(e);
+                    }
+                },
+                _ => None,
+            };
+            drop(ours);
             if let Err(e) = container.start() {
                 let _ = container.delete(true);
                 return Err(e);
             }
-            let code = wait_forwarding(container.saved.pid);
+            let code = match master {
+                Some(m) => crate::tty_proxy::relay(m, container.saved.pid),
+                None => wait_forwarding(container.saved.pid),
+            };
             let _ = container.delete(true);
             code
         })();
@@ -428,6 +459,15 @@ impl Container {
     /// Host pid of the container's init (0 while creating).
     pub fn pid(&self) -> i32 {
         self.saved.pid
+    }
+
+    /// Whether the config's process has a terminal.
+    fn config_wants_terminal(&self) -> bool {
+        self.saved
+            .config
+            .as_ref()
+            .and_then(|c| c.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false)
     }
 
     /// The current status, derived from the live process.

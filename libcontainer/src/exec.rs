@@ -64,6 +64,15 @@ impl Container {
     /// Starts `process` in the container and returns its host pid once it
     /// is about to exec. The process is a child of the calling process.
     pub fn exec(&self, process: Process, opts: &ExecOptions) -> Result<libc::pid_t> {
+        self.exec_with_console(process, opts, None)
+    }
+
+    fn exec_with_console(
+        &self,
+        process: Process,
+        opts: &ExecOptions,
+        console_pair: Option<OwnedFd>,
+    ) -> Result<libc::pid_t> {
         let status = self.status();
         match status {
             Status::Running | Status::Created => {}
@@ -115,7 +124,7 @@ impl Container {
             Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
                 Error::sys(format!("connect to console socket {}", p.display()), e)
             })?)),
-            None => None,
+            None => console_pair,
         };
         let plan = InitPlan {
             id: self.saved.id.clone(),
@@ -150,7 +159,18 @@ impl Container {
     /// signals; returns its exit code (128+N when killed by signal N).
     pub fn exec_and_wait(&self, process: Process, opts: &ExecOptions) -> Result<i32> {
         let old = sys::block_signals(FORWARDED).map_err(|e| Error::sys("block signals", e))?;
-        let result = self.exec(process, opts).and_then(wait_forwarding);
+        let result = if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+            // Relay the terminal ourselves, as a foreground run does.
+            (|| {
+                let (ours, theirs) =
+                    UnixStream::pair().map_err(|e| Error::sys("console socket pair", e))?;
+                let pid = self.exec_with_console(process, opts, Some(OwnedFd::from(theirs)))?;
+                let master = crate::tty_proxy::receive_master(&ours)?;
+                crate::tty_proxy::relay(master, pid)
+            })()
+        } else {
+            self.exec(process, opts).and_then(wait_forwarding)
+        };
         sys::restore_sigmask(&old);
         result
     }

@@ -38,6 +38,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 mod sys;
+mod tty_proxy;
 
 pub use container::{default_root, exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
 pub use error::{Error, Result};

@@ -858,3 +858,66 @@ pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: fd is a fresh descriptor nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Whether `fd` is a terminal.
+pub fn isatty(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: isatty takes an integer fd.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// A saved terminal mode.
+pub struct TermMode(libc::termios);
+
+/// Puts the terminal `fd` in raw mode; returns the previous mode.
+pub fn make_raw(fd: BorrowedFd<'_>) -> io::Result<TermMode> {
+    let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: tcgetattr fills the termios we point to.
+    check(unsafe { libc::tcgetattr(fd.as_raw_fd(), t.as_mut_ptr()) })?;
+    // SAFETY: tcgetattr succeeded.
+    let saved = unsafe { t.assume_init() };
+    let mut raw = saved;
+    // SAFETY: cfmakeraw edits the struct in place.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    // SAFETY: raw is a valid termios.
+    check(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &raw) })?;
+    Ok(TermMode(saved))
+}
+
+/// Restores a mode saved by [`make_raw`].
+pub fn restore_mode(fd: BorrowedFd<'_>, mode: &TermMode) {
+    // SAFETY: mode.0 is a termios read from this terminal.
+    unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &mode.0) };
+}
+
+/// The window size (rows, cols) of a terminal.
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    // SAFETY: winsize is plain data.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize to the pointer.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// poll(2) over `fds` (fd, events); returns the revents of each.
+pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: *events,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: pfds is a valid array of pollfd of the given length.
+        let ret = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok(pfds.iter().map(|p| p.revents).collect());
+    }
+}
