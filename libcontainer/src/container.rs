@@ -318,11 +318,21 @@ impl ContainerBuilder {
                 let _ = container.delete(true);
                 return Err(e);
             }
+            let t_wait = Instant::now();
             let code = match master {
                 Some(m) => crate::tty_proxy::relay(m, container.saved.pid),
                 None => wait_forwarding(container.saved.pid),
             };
+            tracing::debug!(
+                ms = t_wait.elapsed().as_secs_f64() * 1e3,
+                "phase: container ran"
+            );
+            let t_delete = Instant::now();
             let _ = container.delete(true);
+            tracing::debug!(
+                ms = t_delete.elapsed().as_secs_f64() * 1e3,
+                "phase: deleted"
+            );
             code
         })();
         if let Some(mask) = old_mask {
@@ -336,17 +346,36 @@ impl ContainerBuilder {
 /// cgroup of our own to be meaningful for an unprivileged user) in `res`.
 fn limit_field(res: &oci_spec::runtime::LinuxResources) -> Option<&'static str> {
     [
-        ("memory", res.memory().is_some()),
-        ("cpu", res.cpu().is_some()),
-        ("pids", res.pids().is_some()),
-        ("blockIO", res.block_io().is_some()),
+        // Empty sections ask for nothing, as in the cgroup layer.
+        (
+            "memory",
+            res.memory()
+                .as_ref()
+                .is_some_and(|m| *m != Default::default()),
+        ),
+        (
+            "cpu",
+            res.cpu().as_ref().is_some_and(|c| *c != Default::default()),
+        ),
+        ("pids", res.pids().as_ref().is_some_and(|p| p.limit() > 0)),
+        (
+            "blockIO",
+            res.block_io()
+                .as_ref()
+                .is_some_and(|b| *b != Default::default()),
+        ),
         (
             "hugepageLimits",
             res.hugepage_limits()
                 .as_ref()
                 .is_some_and(|h| !h.is_empty()),
         ),
-        ("network", res.network().is_some()),
+        (
+            "network",
+            res.network()
+                .as_ref()
+                .is_some_and(|n| *n != Default::default()),
+        ),
         ("rdma", res.rdma().as_ref().is_some_and(|r| !r.is_empty())),
         (
             "unified",

@@ -187,9 +187,11 @@ fn container_init(
         Some(raw) => Some(sys::own_inherited_fd(raw).map_err(io_step("exec fifo"))?),
         None => None,
     };
+    let t0 = std::time::Instant::now();
     if !plan.exec {
         set_up_container(plan, chan, ns, &hook_state)?;
     }
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: rootfs");
     if proc_cfg.terminal().unwrap_or(false) {
         let raw = plan.console_socket.ok_or_else(|| {
             ChildError::msg(
@@ -300,7 +302,9 @@ fn set_up_container(
                 .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
         no_pivot: plan.no_pivot,
     };
+    let t0 = std::time::Instant::now();
     rootfs::prepare(&ctx)?;
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: mounts");
     let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
         || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
     if runtime_hooks {
@@ -318,7 +322,12 @@ fn set_up_container(
     }
     hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
     rootfs::switch_root(&ctx)?;
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: pivot");
     rootfs::finish(&ctx)?;
+    tracing::debug!(
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        "init phase: masked paths"
+    );
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sys::sethostname(h).map_err(|e| ChildError::io(format!("hostname {h}"), &e))?;
     }
