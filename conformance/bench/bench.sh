@@ -70,7 +70,9 @@ outer() {
         apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${need[@]}"
     fi
     # A static busybox for the rootfs (the dynamic one would need its libs).
-    if ! ldd "$(command -v busybox)" 2>&1 | grep -q "not a dynamic"; then
+    local linkage
+    linkage=$(ldd "$(command -v busybox)" 2>&1 || true)
+    if [[ $linkage != *"not a dynamic"* ]]; then
         apt-get -o DPkg::Lock::Timeout=900 install -y -q busybox-static
     fi
     if [[ ! -x $BERTH ]]; then

@@ -197,6 +197,7 @@ impl ContainerBuilder {
             config: Some(Box::new(spec.clone())),
         };
         dir.save(&saved)?;
+        crate::fault::point("create:after-state-dir");
         let linux = spec.linux().clone().unwrap_or_default();
         let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
             Ok(c) => Some(c),
@@ -216,6 +217,7 @@ impl ContainerBuilder {
         saved.cgroup_paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
         guard.cgroup = Some(saved.cgroup_paths.clone());
         dir.save(&saved)?;
+        crate::fault::point("create:after-cgroup");
         crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
@@ -260,6 +262,7 @@ impl ContainerBuilder {
         };
         let pid = launcher::launch(plan, &ctx)?;
         guard.pid = Some(pid);
+        crate::fault::point("create:after-init-ready");
         let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {
             Error::Child(crate::error::ChildError::msg(
                 "init",
@@ -269,6 +272,7 @@ impl ContainerBuilder {
         saved.pid = pid;
         saved.pid_start_time = start_time;
         dir.save(&saved)?;
+        crate::fault::point("create:after-state-saved");
         if let Some(pid_file) = &self.pid_file {
             write_pid_file(pid_file, pid)?;
         }
@@ -550,6 +554,7 @@ impl Container {
             }
             sys::poll_readable(&file, 100);
         };
+        crate::fault::point("start:after-fifo-read");
         let _ = std::fs::remove_file(&fifo);
         if !started {
             return Err(
@@ -594,6 +599,7 @@ impl Container {
         }
         if self.saved.init_alive() {
             let _ = sys::kill(self.saved.pid, libc::SIGKILL);
+            crate::fault::point("delete:after-kill");
         }
         for pid in cgroups::pids_in(&self.saved.cgroup_paths) {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -609,7 +615,9 @@ impl Container {
             let _ = sys::waitpid(self.saved.pid, libc::WNOHANG);
             std::thread::sleep(Duration::from_millis(2));
         }
+        crate::fault::point("delete:after-reap");
         cgroups::remove_paths(&self.saved.cgroup_paths)?;
+        crate::fault::point("delete:after-cgroup-removal");
         dir.remove()?;
         self.run_lifecycle_hooks(HookKind::Poststop, Status::Stopped);
         Ok(())

@@ -72,14 +72,22 @@ fn merge(base: &LinuxResources, update: &LinuxResources) -> LinuxResources {
 }
 
 impl Container {
-    fn cgroup(&self) -> CgroupManager {
+    fn cgroup(&self) -> Result<CgroupManager> {
         let paths = &self.saved.cgroup_paths;
+        if paths.is_empty() {
+            // Rootless without a delegated cgroup.
+            return Err(Error::Cgroup(crate::error::CgroupError::Operation {
+                path: self.saved.id.clone(),
+                what: "find the cgroup",
+                message: "the container runs without a cgroup of its own".into(),
+            }));
+        }
         let shown = paths
             .get("freezer")
             .or_else(|| paths.values().min())
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| self.saved.id.clone());
-        CgroupManager::from_paths(shown, paths.clone())
+        Ok(CgroupManager::from_paths(shown, paths.clone()))
     }
 
     /// Changes the resource limits of a created, running or paused
@@ -100,7 +108,7 @@ impl Container {
             .as_ref()
             .and_then(|m| m.check_before_update())
             .unwrap_or(false);
-        self.cgroup()
+        self.cgroup()?
             .apply_mode(Some(res), ApplyMode::Update, check)?;
         write_resources(&dir.path, &merge(&current, res))
     }
@@ -119,7 +127,7 @@ impl Container {
                 self.wrong_status(status, "only a running or created container can be paused")
             );
         }
-        Ok(self.cgroup().freeze()?)
+        Ok(self.cgroup()?.freeze()?)
     }
 
     /// Thaws a paused container (runc's `resume`).
@@ -129,7 +137,7 @@ impl Container {
         if status != Status::Paused {
             return Err(self.wrong_status(status, "only a paused container can be resumed"));
         }
-        Ok(self.cgroup().thaw()?)
+        Ok(self.cgroup()?.thaw()?)
     }
 
     /// Host pids of every process in the container's cgroup.
@@ -143,7 +151,7 @@ impl Container {
         if matches!(status, Status::Stopped | Status::Creating) {
             return Err(self.wrong_status(status, "statistics need a live container"));
         }
-        Ok(self.cgroup().stats())
+        Ok(self.cgroup()?.stats())
     }
 
     /// Streams events until the container stops: a "stats" event every
@@ -158,7 +166,7 @@ impl Container {
         if matches!(status, Status::Stopped | Status::Creating) {
             return Err(self.wrong_status(status, "events need a live container"));
         }
-        let mgr = self.cgroup();
+        let mgr = self.cgroup()?;
         let notifier = match mgr.dir("memory") {
             Some(d) => Some(
                 OomNotifier::register(d)

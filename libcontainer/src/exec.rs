@@ -148,7 +148,9 @@ impl Container {
             helper: opts.init_binary.as_deref(),
             force_helper: false,
         };
+        crate::fault::point("exec:before-launch");
         let pid = launcher::launch(plan, &ctx)?;
+        crate::fault::point("exec:after-launch");
         if let Some(pid_file) = &opts.pid_file {
             crate::container::write_pid_file(pid_file, pid)?;
         }

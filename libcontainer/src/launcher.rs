@@ -195,6 +195,7 @@ fn converse(
             Some(FromChild::InitPid(pid)) => {
                 init_pid = Some(pid);
                 place_in_cgroup(ctx, pid).map_err(|e| (init_pid, e))?;
+                crate::fault::point("launch:after-init-pid");
                 chan.send(&ToChild::Continue { init_pid: pid })
                     .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
             }

@@ -25,6 +25,7 @@ mod container;
 mod container_cgroups;
 pub mod error;
 mod exec;
+mod fault;
 pub mod features;
 
 pub mod hooks;

@@ -53,4 +53,4 @@ python3 "$BENCH_LIB/seccomp_profile.py" >"$BENCH_WORK/seccomp.json" 2>"$BENCH_WO
 jq --slurpfile prof "$BENCH_WORK/seccomp.json" '.linux.seccomp = $prof[0]' \
     "$BENCH_WORK/config-true.json" >"$BENCH_WORK/config-seccomp.json"
 
-echo "bundle: rootfs $rootfs ($(find "$rootfs/bin" -type l | wc -l) applets); $(cat "$BENCH_WORK/seccomp.txt")"
+echo "bundle: rootfs $rootfs ($(find "$rootfs/bin" -type l | wc -l) applets); seccomp profile: $(cat "$BENCH_WORK/seccomp.txt")"

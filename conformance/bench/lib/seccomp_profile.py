@@ -133,7 +133,7 @@ def main(argv):
     json.dump(profile, sys.stdout, indent=1)
     sys.stdout.write("\n")
     sys.stderr.write(
-        f"seccomp profile: {len(names)} syscalls allowed (+ personality with "
+        f"{len(names)} syscalls allowed (+ personality with "
         f"{len(PERSONALITY_VALUES)} argument values)"
         + (f"; not in {os.path.basename(unistd)}, dropped: {' '.join(dropped)}" if dropped else "")
         + "\n")

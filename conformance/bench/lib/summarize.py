@@ -29,7 +29,7 @@ BENCHMARKS = [
     ("exec", "exec /bin/true", "`exec` of /bin/true in a running container", "ms", 1e3),
     ("seccomp", "run with seccomp",
      "`run` of /bin/true with a Docker-like default seccomp profile", "ms", 1e3),
-    ("throughput", "throughput", "wall time of a batch of containers run in parallel",
+    ("throughput", "throughput", "Wall time of a batch of containers, each `run`, in parallel",
      "s", 1.0),
 ]
 RUNTIMES = ["berth", "crun", "runc"]

@@ -146,6 +146,9 @@ pub fn check_supported(res: &LinuxResources) -> Result<(), BundleError> {
         other => BundleError::invalid("linux.resources", other.to_string()),
     };
     validate::values(res).map_err(to_bundle)?;
+    if validate::set_fields(res).is_empty() {
+        return Ok(()); // device rules only: nothing to look up on the host
+    }
     validate::host(res, &validate::HostCgroups::probe()).map_err(to_bundle)
 }
 
