@@ -552,6 +552,12 @@ impl Container {
             if !self.saved.init_alive() {
                 break false;
             }
+            if !self.saved.init_holds(&fifo) {
+                // Init went on without us: an earlier start died after
+                // releasing it. It runs; only the FIFO was left behind.
+                let _ = std::fs::remove_file(&fifo);
+                return Err(self.wrong_status(Status::Running, "it was already started"));
+            }
             sys::poll_readable(&file, 100);
         };
         crate::fault::point("start:after-fifo-read");

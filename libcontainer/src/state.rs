@@ -313,6 +313,24 @@ impl SavedState {
             Some((start, state)) if start == self.pid_start_time && state != 'Z' && state != 'X')
     }
 
+    /// Whether init still holds `path` open (it keeps the exec FIFO until it
+    /// execs): a FIFO left behind by a `start` that died after init went
+    /// on must not make a running container look created.
+    pub fn init_holds(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(target) = std::fs::metadata(path) else {
+            return false;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.pid)) else {
+            // Cannot look (not our process to inspect): trust the FIFO.
+            return true;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::metadata(fd.path())
+                .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
+        })
+    }
+
     /// Derives the status from the live process and the state directory.
     pub fn status(&self, dir: &Path) -> Status {
         if self.pid == 0 {
@@ -321,7 +339,8 @@ impl SavedState {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if dir.join(EXEC_FIFO).exists() {
+        let fifo = dir.join(EXEC_FIFO);
+        if fifo.exists() && self.init_holds(&fifo) {
             return Status::Created;
         }
         if crate::cgroups::is_frozen(&self.cgroup_paths) {
