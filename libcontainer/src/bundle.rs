@@ -372,12 +372,7 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
             "setting the domainname needs a uts namespace",
         ));
     }
-    if !has(LinuxNamespaceType::Mount) {
-        return Err(BundleError::unsupported(
-            "linux.namespaces",
-            "running without a mount namespace",
-        ));
-    }
+
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             validate_sysctl(key, &has)?;

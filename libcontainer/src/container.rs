@@ -130,7 +130,7 @@ impl ContainerBuilder {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-            .map(crate::security::seccomp::compile)
+            .map(|p| crate::security::seccomp::compile_cached(p, &self.root))
             .transpose()?;
         let console = match &self.console_socket {
             Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
@@ -553,10 +553,17 @@ impl Container {
                 break false;
             }
             if !self.saved.init_holds(&fifo) {
-                // Init went on without us: an earlier start died after
-                // releasing it. It runs; only the FIFO was left behind.
-                let _ = std::fs::remove_file(&fifo);
-                return Err(self.wrong_status(Status::Running, "it was already started"));
+                // Init lets go of the FIFO right after writing its byte:
+                // look once more before concluding an earlier start took it.
+                match std::io::Read::read(&mut file, &mut byte) {
+                    Ok(1) => break true,
+                    _ => {
+                        // An earlier start died after releasing init: it
+                        // runs; only the FIFO was left behind.
+                        let _ = std::fs::remove_file(&fifo);
+                        return Err(self.wrong_status(Status::Running, "it was already started"));
+                    }
+                }
             }
             sys::poll_readable(&file, 100);
         };
@@ -642,7 +649,7 @@ impl Container {
             &self.saved.bundle,
             &self.saved.annotations,
         );
-        if let Err(e) = hooks::run(self.saved.hooks.as_ref(), kind, &state) {
+        for e in hooks::run_all(self.saved.hooks.as_ref(), kind, &state) {
             tracing::warn!("{e}");
         }
     }

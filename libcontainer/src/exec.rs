@@ -118,7 +118,7 @@ impl Container {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-            .map(crate::security::seccomp::compile)
+            .map(|p| crate::security::seccomp::compile_cached(p, &self.root))
             .transpose()?;
         let console = match &opts.console_socket {
             Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {

@@ -105,6 +105,23 @@ pub fn run(hooks: Option<&Hooks>, kind: HookKind, state: &[u8]) -> Result<(), Ch
     Ok(())
 }
 
+/// Runs every hook of `kind` even when some fail (poststart and poststop:
+/// the spec wants a warning per failure and the rest to run); returns the
+/// failures.
+pub fn run_all(hooks: Option<&Hooks>, kind: HookKind, state: &[u8]) -> Vec<ChildError> {
+    list_of(hooks, kind)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, hook)| {
+            run_hook(hook, state).err().map(|message| ChildError {
+                step: format!("hooks.{}[{i}] {}", kind.field(), hook.path().display()),
+                message,
+                errno: None,
+            })
+        })
+        .collect()
+}
+
 fn run_hook(hook: &Hook, state: &[u8]) -> Result<(), String> {
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args() {

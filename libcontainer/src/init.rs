@@ -12,7 +12,7 @@
 //! wait for it.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
@@ -187,6 +187,15 @@ fn container_init(
         Some(raw) => Some(sys::own_inherited_fd(raw).map_err(io_step("exec fifo"))?),
         None => None,
     };
+    // The host's /proc/self/fd, to reopen the FIFO later whatever /proc the
+    // container ends up with (or none).
+    let proc_fds = match &fifo {
+        Some(_) => Some(
+            sys::open(c"/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY, 0)
+                .map_err(io_step("open /proc/self/fd"))?,
+        ),
+        None => None,
+    };
     let t0 = std::time::Instant::now();
     if !plan.exec {
         set_up_container(plan, chan, ns, &hook_state)?;
@@ -218,6 +227,14 @@ fn container_init(
     let no_new_privs = proc_cfg.no_new_privileges().unwrap_or(false);
     // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: load it
     // while init still has every capability (as runc does).
+    // Only stdio and the preserved fds survive execve. Marked now, before a
+    // filter that may not allow close_range is loaded.
+    let keep_from = 3 + plan.preserve_fds;
+    for fd in 3..keep_from {
+        sys::clear_cloexec(fd as RawFd)
+            .map_err(|e| ChildError::io(format!("preserve fd {fd}"), &e))?;
+    }
+    sys::close_range_cloexec(keep_from).map_err(io_step("close fds"))?;
     if !no_new_privs {
         load_seccomp(plan, chan)?;
     }
@@ -251,19 +268,12 @@ fn container_init(
         }
     }
     sys::reset_signals().map_err(io_step("reset signals"))?;
-    // Only stdio and the preserved fds survive execve.
-    let keep_from = 3 + plan.preserve_fds;
-    for fd in 3..keep_from {
-        sys::clear_cloexec(fd as RawFd)
-            .map_err(|e| ChildError::io(format!("preserve fd {fd}"), &e))?;
-    }
-    sys::close_range_cloexec(keep_from).map_err(io_step("close fds"))?;
     // The runtime may die now without taking the container with it.
     sys::set_parent_death_signal(0).map_err(io_step("clear parent death signal"))?;
     chan.send(&FromChild::Ready)
         .map_err(io_step("report ready"))?;
-    if let Some(fifo) = fifo {
-        wait_for_start(&fifo)?;
+    if let (Some(fifo), Some(proc_fds)) = (&fifo, &proc_fds) {
+        wait_for_start(fifo, proc_fds)?;
     }
     if !plan.exec {
         hooks::run_hooks(spec, HookKind::StartContainer, &hook_state("created"))?;
@@ -303,7 +313,12 @@ fn set_up_container(
         no_pivot: plan.no_pivot,
     };
     let t0 = std::time::Instant::now();
-    rootfs::prepare(&ctx)?;
+    let own_mount_ns = ns.has_mount();
+    if own_mount_ns {
+        rootfs::prepare(&ctx)?;
+    } else {
+        rootfs::warn_unapplied_without_mount_ns(spec);
+    }
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: mounts");
     let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
         || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
@@ -321,6 +336,11 @@ fn set_up_container(
         }
     }
     hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
+    if !own_mount_ns {
+        // Sharing the runtime's mount namespace: no mount may be touched;
+        // the process still gets the bundle's root.
+        return rootfs::chroot_only(&ctx);
+    }
     rootfs::switch_root(&ctx)?;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: pivot");
     rootfs::finish(&ctx)?;
@@ -374,9 +394,10 @@ fn load_seccomp(plan: &InitPlan, chan: &mut Channel) -> Res {
 }
 
 /// Blocks until `start` opens the FIFO for reading, then tells it we go.
-fn wait_for_start(fifo: &OwnedFd) -> Res {
-    let path = rootfs::path::fd_path(fifo.as_fd());
-    let w = sys::open(&path, libc::O_WRONLY, 0).map_err(io_step("open exec fifo for start"))?;
+fn wait_for_start(fifo: &OwnedFd, proc_fds: &OwnedFd) -> Res {
+    let name = cstr(fifo.as_raw_fd().to_string()).map_err(io_step("exec fifo"))?;
+    let w = sys::openat(proc_fds.as_fd(), &name, libc::O_WRONLY, 0)
+        .map_err(io_step("open exec fifo for start"))?;
     let mut f = std::fs::File::from(w);
     std::io::Write::write_all(&mut f, b"0").map_err(io_step("signal start"))
 }

@@ -62,6 +62,16 @@ impl NamespacePlan {
         plan
     }
 
+    /// Whether init has a mount namespace of its own (new or joined): only
+    /// then are the rootfs mounts made, never in the runtime's namespace.
+    pub fn has_mount(&self) -> bool {
+        self.new_flags & libc::CLONE_NEWNS != 0
+            || self
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::Mount)
+    }
+
     /// Whether init ends up in a user namespace other than the host's.
     pub fn in_user_ns(&self) -> bool {
         self.new_user

@@ -317,6 +317,60 @@ pub fn switch_root(ctx: &RootfsContext<'_>) -> Res {
     Ok(())
 }
 
+/// Without a mount namespace of its own the container shares the runtime's
+/// mounts: mounts, masked and read-only paths, devices, sysctls and a
+/// read-only root cannot be applied without changing the host. Say so.
+pub fn warn_unapplied_without_mount_ns(spec: &Spec) {
+    let linux = spec.linux().clone().unwrap_or_default();
+    let unapplied = [
+        (
+            "mounts",
+            spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "linux.maskedPaths",
+            linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux
+                .readonly_paths()
+                .as_ref()
+                .is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "linux.devices",
+            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "linux.sysctl",
+            linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ];
+    for (field, set) in unapplied {
+        if set {
+            tracing::warn!("{field}: not applied: the container has no mount namespace of its own");
+        }
+    }
+}
+
+/// The root switch for a container without a mount namespace: chroot.
+pub fn chroot_only(ctx: &RootfsContext<'_>) -> Res {
+    let rootfs_c = step(|| "rootfs path".into(), cstr(ctx.rootfs))?;
+    step(
+        || format!("chroot {}", ctx.rootfs.display()),
+        sys::chroot(&rootfs_c),
+    )?;
+    step(|| "chdir /".into(), std::env::set_current_dir("/"))
+}
+
 /// Everything after the switch: propagation of /, masked and read-only
 /// paths, sysctls, and the read-only root.
 pub fn finish(ctx: &RootfsContext<'_>) -> Res {

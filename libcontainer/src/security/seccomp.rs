@@ -2,6 +2,7 @@
 //! process (so a bad profile fails `create` before anything exists), loaded
 //! by init with seccomp(2) at the moment runc loads it.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use libseccomp::{
@@ -188,6 +189,115 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<CompiledSeccomp, BundleError> {
     Ok(CompiledSeccomp { bpf, flags, notify })
 }
 
+/// Name of the cache directory under the state root. '@' cannot appear in a
+/// container ID, so it never collides with a container's directory.
+const CACHE_DIR: &str = "@seccomp-cache";
+const CACHE_MAGIC: &[u8; 8] = b"BERTHSC1";
+
+/// The exact inputs a compiled program depends on.
+fn cache_key(profile: &LinuxSeccomp) -> Option<Vec<u8>> {
+    let mut key = serde_json::to_vec(profile).ok()?;
+    let lib = libseccomp::ScmpVersion::current().ok()?;
+    key.extend_from_slice(
+        format!(
+            "\0{}\0{}.{}.{}\0{}",
+            std::env::consts::ARCH,
+            lib.major,
+            lib.minor,
+            lib.micro,
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
+    );
+    Some(key)
+}
+
+fn cache_file(root: &Path, key: &[u8]) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    root.join(CACHE_DIR)
+        .join(format!("{:016x}.bpf", h.finish()))
+}
+
+/// Reads a cache entry, trusting it only if it is a regular file of ours
+/// that nobody else can write and it was made from exactly `key`.
+fn cache_read(path: &Path, key: &[u8]) -> Option<CompiledSeccomp> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let meta = f.metadata().ok()?;
+    let (euid, _) = crate::sys::effective_ids();
+    if !meta.is_file() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut data).ok()?;
+    let rest = data.strip_prefix(CACHE_MAGIC.as_slice())?;
+    let key_len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let rest = rest.get(4..)?;
+    if rest.get(..key_len)? != key {
+        return None;
+    }
+    let rest = rest.get(key_len..)?;
+    let flags = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
+    let notify = *rest.get(4)? != 0;
+    let bpf = rest.get(5..)?.to_vec();
+    if bpf.is_empty() || bpf.len() % 8 != 0 {
+        return None;
+    }
+    Some(CompiledSeccomp { bpf, flags, notify })
+}
+
+/// Stores a compiled profile (best effort: a failure only costs speed).
+fn cache_write(path: &Path, key: &[u8], c: &CompiledSeccomp) {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let Some(dir) = path.parent() else { return };
+    if std::fs::DirBuilder::new().mode(0o700).create(dir).is_err() && !dir.is_dir() {
+        return;
+    }
+    let mut data = Vec::with_capacity(CACHE_MAGIC.len() + key.len() + c.bpf.len() + 16);
+    data.extend_from_slice(CACHE_MAGIC);
+    data.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(&c.flags.to_le_bytes());
+    data.push(u8::from(c.notify));
+    data.extend_from_slice(&c.bpf);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&data));
+    if written.is_err() || std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// [`compile`] through a cache of compiled programs under the state root
+/// `root` (owned by the runtime's user, mode 0700, so containers cannot
+/// write it). A Docker-like profile takes libseccomp milliseconds to
+/// compile; loading the cached program takes microseconds.
+pub fn compile_cached(profile: &LinuxSeccomp, root: &Path) -> Result<CompiledSeccomp, BundleError> {
+    let Some(key) = cache_key(profile) else {
+        return compile(profile);
+    };
+    let path = cache_file(root, &key);
+    if let Some(hit) = cache_read(&path, &key) {
+        return Ok(hit);
+    }
+    let compiled = compile(profile)?;
+    cache_write(&path, &key, &compiled);
+    Ok(compiled)
+}
+
 /// libseccomp writes the program to an fd: a memfd, read back.
 fn export(ctx: &ScmpFilterContext) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek};
@@ -223,6 +333,30 @@ mod tests {
         assert!(!c.bpf.is_empty());
         assert_eq!(c.bpf.len() % 8, 0);
         assert!(!c.notify);
+    }
+
+    #[test]
+    fn cache_returns_the_same_program_and_rejects_tampering() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
+        }));
+        let root = std::env::temp_dir().join(format!("berth-sc-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let first = compile_cached(&p, &root).unwrap();
+        let key = cache_key(&p).unwrap();
+        let path = cache_file(&root, &key);
+        assert!(path.is_file(), "no cache entry written");
+        let second = compile_cached(&p, &root).unwrap();
+        assert_eq!(first.bpf, second.bpf);
+        // A different profile never gets this entry, even under the same name.
+        let other = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        assert!(cache_read(&path, &cache_key(&other).unwrap()).is_none());
+        // A group-writable entry is not trusted.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(cache_read(&path, &key).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
