@@ -449,3 +449,39 @@ fn seccomp_notify_sends_the_listener_fd_and_state() {
     );
     assert!(out.stdout.contains("done"));
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_directory_it_covers() {
+    require_root!();
+    let env = Env::new("tmpcopyup");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_readonly_root(true);
+    std::fs::create_dir_all(bundle.rootfs().join("data/sub")).unwrap();
+    std::fs::write(bundle.rootfs().join("data/sub/file"), "from-image\n").unwrap();
+    std::os::unix::fs::symlink("sub/file", bundle.rootfs().join("data/link")).unwrap();
+    bundle.set_sh(
+        "cat /data/sub/file; cat /data/link; echo new > /data/new && cat /data/new; \
+         stat -c %a /data; grep ' /data ' /proc/self/mounts | cut -d' ' -f3",
+    );
+    bundle.config_mut()["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "destination": "/data", "type": "tmpfs", "source": "tmpfs",
+            "options": ["rw", "nosuid", "nodev", "tmpcopyup"]
+        }));
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["from-image", "from-image", "new", "755", "tmpfs"],
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !bundle.rootfs().join("data/new").exists(),
+        "the write reached the image"
+    );
+}

@@ -128,6 +128,15 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
             remount(&top, extra, what)?;
         }
     } else {
+        // tmpcopyup: keep a handle on the directory the tmpfs will cover.
+        let lower = if opts.copy_up && typ == "tmpfs" {
+            Some(step(
+                what,
+                open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY),
+            )?)
+        } else {
+            None
+        };
         let typ_c = step(what, cstr(&typ))?;
         let data = step(what, cstr(&opts.data))?;
         let data = (!opts.data.is_empty()).then_some(data.as_c_str());
@@ -151,6 +160,13 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
                 remount(&top, opts.flags, what)?;
             }
             r => step(what, r)?,
+        }
+        if let Some(lower) = lower {
+            let upper = step(
+                what,
+                open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY),
+            )?;
+            step(what, copy_up(&lower, &upper))?;
         }
     }
     if opts.has_attr_changes() {
@@ -181,6 +197,43 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
         }
     }
     Ok(())
+}
+
+/// Copies the tree under `lower` into `upper` (tmpcopyup), keeping modes,
+/// owners and symlinks. Paths go through the two descriptors, so nothing
+/// outside them is read or written; device nodes and sockets are skipped.
+fn copy_up(lower: &OwnedFd, upper: &OwnedFd) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let src = entry.path();
+            let dst = to.join(entry.file_name());
+            let meta = std::fs::symlink_metadata(&src)?;
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                std::fs::create_dir(&dst)?;
+                copy_dir(&src, &dst)?;
+            } else if kind.is_file() {
+                std::fs::copy(&src, &dst)?;
+            } else if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+                std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+                continue;
+            } else {
+                continue;
+            }
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+            std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        }
+        Ok(())
+    }
+    let from = PathBuf::from(fd_path(lower.as_fd()).to_string_lossy().into_owned());
+    let to = PathBuf::from(fd_path(upper.as_fd()).to_string_lossy().into_owned());
+    copy_dir(&from, &to)?;
+    let meta = std::fs::metadata(&from)?;
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    std::os::unix::fs::chown(&to, Some(meta.uid()), Some(meta.gid()))
 }
 
 /// Remounts the bind mount `fd` refers to with `flags`, keeping the flags

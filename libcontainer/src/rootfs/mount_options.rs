@@ -15,6 +15,8 @@ pub struct ParsedOptions {
     pub recursive_clr: u64,
     /// nosymfollow on the mount itself.
     pub nosymfollow: bool,
+    /// tmpcopyup: fill a new tmpfs with what the directory held before.
+    pub copy_up: bool,
 }
 
 impl ParsedOptions {
@@ -82,7 +84,7 @@ const FLAG_OPTIONS: &[(&str, bool, libc::c_ulong)] = &[
 
 /// Options that need machinery berth does not have yet: refused clearly
 /// instead of being passed to the kernel as data or dropped.
-const NOT_YET: &[&str] = &["idmap", "ridmap", "tmpcopyup"];
+const NOT_YET: &[&str] = &["idmap", "ridmap"];
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -128,6 +130,7 @@ pub fn known_options() -> Vec<&'static str> {
         "unbindable",
         "runbindable",
         "nosymfollow",
+        "tmpcopyup",
     ]);
     names.extend(RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n));
     names.sort_unstable();
@@ -166,6 +169,8 @@ pub fn parse(options: &[String]) -> ParsedOptions {
                 parsed.recursive_clr |= attr;
                 parsed.recursive_set &= !attr;
             }
+        } else if opt == "tmpcopyup" {
+            parsed.copy_up = true;
         } else if opt == "nosymfollow" {
             // No MS_ flag exists for it: applied to the mount itself below.
             parsed.nosymfollow = true;
