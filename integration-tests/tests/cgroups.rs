@@ -864,13 +864,17 @@ fn update_refuses_what_it_cannot_do() {
         assert_eq!(out.code, 1);
         assert!(out.stderr.contains(flag), "{}", out.describe());
     }
+    // containerd's CRI resends the config's device rules with each update.
     let (code, _, err) = berth_stdin(
         &env,
         &["update", "-r", "-", &id],
-        r#"{"devices": [{"allow": true, "access": "rwm"}]}"#,
+        r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":134217728},"cpu":{}}"#,
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("linux.resources.devices"), "{err}");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(kfile("memory", &id, "memory.limit_in_bytes"), "134217728");
+    let list = kfile("devices", &id, "devices.list");
+    assert!(list.contains("c 1:3 rwm"), "default devices lost: {list}");
+    assert!(!list.contains("a *:* rwm"), "deny-all not applied: {list}");
     let (code, _, err) = berth_stdin(&env, &["update", "-r", "-", &id], "{not json");
     assert_eq!(code, 1);
     assert!(err.contains("--resources"), "{err}");

@@ -92,7 +92,7 @@ impl Container {
 
     /// Changes the resource limits of a created, running or paused
     /// container (runc's `update`). Only the fields set in `res` change;
-    /// device rules cannot be updated.
+    /// device rules are rewritten as sent.
     pub fn update(&self, res: &LinuxResources) -> Result<()> {
         let dir = self.lock()?;
         let status = self.saved.status(&dir.path);

@@ -303,13 +303,9 @@ impl CgroupManager {
         let empty = LinuxResources::default();
         let res = res.unwrap_or(&empty);
         validate::values(res)?;
-        if mode == ApplyMode::Update && res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(CgroupError::Resource {
-                field: "linux.resources.devices".into(),
-                message: "device rules are set when the container is created and cannot be updated"
-                    .into(),
-            });
-        }
+        // Engines resend the config's device rules with every update
+        // (containerd's CRI does): rewrite them then, as at create.
+        let new_device_rules = res.devices().as_ref().is_some_and(|d| !d.is_empty());
         if self.v2 {
             validate::refuse_on_v2(res)?;
             if mode == ApplyMode::Create {
@@ -318,7 +314,7 @@ impl CgroupManager {
             return Ok(());
         }
         v1::apply(self, res, check_before_update)?;
-        if mode == ApplyMode::Create {
+        if mode == ApplyMode::Create || new_device_rules {
             devices::apply_v1(self, res)?;
         }
         Ok(())
