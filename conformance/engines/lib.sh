@@ -183,3 +183,17 @@ fail_dep() {
     fail "$@"
     CHECK_MARK=$m
 }
+
+# Directories an engine creates at a fixed place outside its configured
+# roots: note which are missing before, rmdir them (if empty) after.
+run_dirs_before() {
+    local d
+    RUN_DIRS_NEW=()
+    for d in "$@"; do [[ -e $d ]] || RUN_DIRS_NEW+=("$d"); done
+}
+run_dirs_cleanup() {
+    local i
+    for ((i = ${#RUN_DIRS_NEW[@]} - 1; i >= 0; i--)); do
+        rmdir "${RUN_DIRS_NEW[i]}" 2>/dev/null
+    done
+}
