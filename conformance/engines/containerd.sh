@@ -9,7 +9,7 @@
 # $WORK/containerd; the daemon and any shim it left are stopped on exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh disable=SC2034
 source "$HERE/lib.sh"
 
 D=$WORK/containerd

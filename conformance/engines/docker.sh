@@ -6,7 +6,7 @@
 # socket live under $WORK/docker; dockerd is stopped on exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh disable=SC2034
 source "$HERE/lib.sh"
 
 ENGINE=docker

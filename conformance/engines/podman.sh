@@ -10,7 +10,7 @@
 # containers are removed and any conmon left is stopped on exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh disable=SC2034
 source "$HERE/lib.sh"
 
 ENGINE=podman

@@ -17,7 +17,7 @@ nsmode=@NSMODE@   # 1: crun on a hybrid host, see run.sh
     echo
 } >>"$calls"
 
-lf= bundle= resources=
+lf='' bundle='' resources=''
 args=("$@")
 while (($#)); do
     case $1 in
