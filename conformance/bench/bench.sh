@@ -112,10 +112,10 @@ remove_cgroups() {
     local d
     for d in /sys/fs/cgroup/*/"$BENCH_CGROUP"/*-"$BENCH_TOKEN"-* \
         /sys/fs/cgroup/"$BENCH_CGROUP"/*-"$BENCH_TOKEN"-*; do
-        [[ -d $d ]] && rmdir "$d" 2>/dev/null
+        if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi
     done
     for d in /sys/fs/cgroup/*/"$BENCH_CGROUP" /sys/fs/cgroup/"$BENCH_CGROUP"; do
-        [[ -d $d ]] && rmdir "$d" 2>/dev/null
+        if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi
     done
     return 0
 }
