@@ -88,12 +88,35 @@ kill_leftovers_under() {
         cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
         [[ $cmd == *"$dir"* ]] || continue
         case $cmd in
-        *containerd-shim* | *conmon* | *containerd* | *dockerd*)
+        *containerd-shim*)
+            echo "note: stopping leftover pid $p: ${cmd:0:120}" >&2
+            remove_shim_socket "$p"
+            kill -KILL "$p" 2>/dev/null
+            ;;
+        *conmon* | *containerd* | *dockerd*)
             echo "note: stopping leftover pid $p: ${cmd:0:120}" >&2
             kill -KILL "$p" 2>/dev/null
             ;;
         esac
     done
+}
+
+# A containerd 1.6 shim listens on /run/containerd/s/<sha256 of
+# address/namespace/id>; a killed shim leaves that socket behind.
+remove_shim_socket() { # pid (call before killing it)
+    local -a a
+    local i addr='' ns='' id='' sum
+    mapfile -d '' -t a 2>/dev/null </proc/"$1"/cmdline || return 0
+    for ((i = 0; i < ${#a[@]} - 1; i++)); do
+        case ${a[i]} in
+        -address) addr=${a[i + 1]} ;;
+        -namespace) ns=${a[i + 1]} ;;
+        -id) id=${a[i + 1]} ;;
+        esac
+    done
+    [[ -n $addr && -n $ns && -n $id ]] || return 0
+    sum=$(printf '%s' "$addr/$ns/$id" | sha256sum | cut -d' ' -f1)
+    [[ -S /run/containerd/s/$sum ]] && rm -f "/run/containerd/s/$sum"
 }
 
 # Unmount everything below a directory (deepest first); used only on our

@@ -103,8 +103,16 @@ finish() {
         rm -rf --one-file-system "$WORK"
     fi
 }
+child=
+on_signal() {
+    if [[ -n $child ]]; then
+        kill -TERM "$child" 2>/dev/null
+        wait "$child"
+    fi
+    exit 130
+}
 trap finish EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM
 
 # --- the logging wrapper -----------------------------------------------------
 mkdir -p "$WORK/bin" "$WORK/inputs"
@@ -162,8 +170,13 @@ for e in "${engine_list[@]}"; do
     echo "##### engine $e" >>"$CALLS"
     # Each engine script stops its own daemon on exit; the timeout is a
     # last resort against a hang (SIGTERM runs the script's cleanup).
-    timeout -k 30 900 bash "$HERE/$e.sh"
+    # Run in the background so that a signal to run.sh is passed on at once
+    # (the engine script's trap stops its daemon) instead of after it ends.
+    timeout -k 30 900 bash "$HERE/$e.sh" &
+    child=$!
+    wait "$child"
     rc=$?
+    child=
     took[$e]=$((SECONDS - t0))
     if ((rc != 0)); then
         ENGINE=$e _record FAIL script "engine script exited $rc"
