@@ -152,7 +152,23 @@ cgroup_parents_before() { # parent...
     done
 }
 cgroup_parents_cleanup() { # parent...
-    local p c d x keep
+    local p c d x keep pid killed=0
+    # Processes still in a parent cgroup that we created are containers of
+    # this run the engine lost track of (e.g. after a failed start): kill
+    # them by pid first. A parent that existed before is left alone.
+    for p in "$@"; do
+        d=/sys/fs/cgroup/pids$p
+        [[ -d $d ]] || continue
+        keep=0
+        for x in "${CG_PREEXIST[@]}"; do [[ $x == "$d" ]] && keep=1; done
+        ((keep)) && continue
+        while read -r pid; do
+            [[ -n $pid ]] || continue
+            echo "note: killing leftover container process $pid ($(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-80))" >&2
+            kill -KILL "$pid" 2>/dev/null && killed=1
+        done < <(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    done
+    ((killed)) && sleep 0.5
     for p in "$@"; do
         for c in "${CG_CTRLS[@]}"; do
             d=/sys/fs/cgroup/$c$p
