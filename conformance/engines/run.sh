@@ -186,6 +186,7 @@ done
 
 echo "# runtime calls: $OUT/calls.log; results: $OUT/results.tsv"
 for e in "${engine_list[@]}"; do printf '# time %s %s s\n' "$e" "${took[$e]}"; done
+echo "# time total $SECONDS s"
 {
     for e in "${engine_list[@]}"; do printf '#time\t%s\t%s\n' "$e" "${took[$e]}"; done
 } >>"$RESULTS"
