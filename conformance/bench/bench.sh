@@ -9,7 +9,7 @@
 #                                         report under conformance/bench/work/
 #
 # Knobs (environment): BERTH (binary; default target/release/berth, built if
-# missing), BENCH_RUNS (timed runs per runtime per benchmark, default 45),
+# missing), BENCH_RUNS (timed runs per runtime per benchmark, default 60),
 # BENCH_ROUNDS (the runs are split into this many hyperfine invocations with
 # the runtimes' order rotated, default 3), BENCH_WARMUP (per round, default
 # 3), BENCH_TP_CONTAINERS / BENCH_TP_PARALLEL / BENCH_TP_RUNS (throughput:
@@ -43,7 +43,7 @@ if ((QUICK)); then
     : "${BENCH_RESULTS:=$BENCH_WORK/quick-results}"
     : "${BENCH_DOCS:=$BENCH_WORK/quick-docs}"
 fi
-: "${BENCH_RUNS:=45}" "${BENCH_ROUNDS:=3}" "${BENCH_WARMUP:=3}"
+: "${BENCH_RUNS:=60}" "${BENCH_ROUNDS:=3}" "${BENCH_WARMUP:=3}"
 : "${BENCH_TP_CONTAINERS:=100}" "${BENCH_TP_PARALLEL:=8}" "${BENCH_TP_RUNS:=5}"
 : "${BENCH_RSS_SAMPLES:=10}"
 : "${BENCH_RESULTS:=$BENCH_HOME/results}"
@@ -106,14 +106,18 @@ setup_cgroups() {
     fi
 }
 
-# Removes the (empty) cgroups that the benchmark's containers left behind,
-# only below /$BENCH_CGROUP.
+# Removes the (empty) cgroups that this run's containers left behind (ids
+# <runtime>-<token>-<n> below /$BENCH_CGROUP), then /$BENCH_CGROUP if empty.
 remove_cgroups() {
     local d
-    for d in /sys/fs/cgroup/*/"$BENCH_CGROUP" /sys/fs/cgroup/"$BENCH_CGROUP"; do
-        [[ -d $d ]] || continue
-        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    for d in /sys/fs/cgroup/*/"$BENCH_CGROUP"/*-"$BENCH_TOKEN"-* \
+        /sys/fs/cgroup/"$BENCH_CGROUP"/*-"$BENCH_TOKEN"-*; do
+        if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi
     done
+    for d in /sys/fs/cgroup/*/"$BENCH_CGROUP" /sys/fs/cgroup/"$BENCH_CGROUP"; do
+        if [[ -d $d ]]; then rmdir "$d" 2>/dev/null || true; fi
+    done
+    return 0
 }
 
 cleanup() {
@@ -126,6 +130,7 @@ cleanup() {
         done
     done
     rm -rf "${BENCH_STATE:?}" "${BENCH_WORK:?}/bundles" "$BENCH_WORK/log"
+    rmdir "$(dirname "$BENCH_STATE")" 2>/dev/null || true
     remove_cgroups
 }
 

@@ -9,7 +9,7 @@
 # $WORK/containerd; the daemon and any shim it left are stopped on exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh disable=SC2034
 source "$HERE/lib.sh"
 
 D=$WORK/containerd
@@ -26,9 +26,13 @@ CTRD_PID=
 
 mkdir -p "$D" "$CTR_RT" "$CRI_RT" "$D/cni/bin" "$D/cni/conf" "$D/logs"
 cgroup_parents_before "$CG_CTR" "$CG_CRI"
+# containerd 1.6 puts the shims' sockets in /run/containerd/s whatever the
+# config says; remove the (empty) directories afterwards if we made them.
+run_dirs_before /run/containerd /run/containerd/s /run/containerd/fifo
 
 ctr_() { timeout 60 ctr -a "$SOCK" -n "$NS" "$@"; }
-ctr_run() { ctr_ run --runc-binary "$RT_WRAP" --runc-root "$CTR_RT" "$@"; }
+ctr_run() { ctr_ run --fifo-dir "$D/fifo" --runc-binary "$RT_WRAP" --runc-root "$CTR_RT" "$@"; }
+ctr_exec() { ctr_ task exec --fifo-dir "$D/fifo" "$@"; }
 cri() { timeout 90 "$PY" "$HERE/cri.py" "$SOCK" "$@"; }
 
 cleanup() {
@@ -49,6 +53,7 @@ cleanup() {
     kill_leftovers_under "$D"
     umount_under "$D"
     cgroup_parents_cleanup "$CG_CTR" "$CG_CRI"
+    run_dirs_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -115,10 +120,10 @@ expect exit-code 7 "$?"
 # A detached container for exec, ps, pause/resume.
 mark
 if out=$(ctr_run -d "$IMG" "$id-det" sleep 1000 2>&1); then
-    out=$(ctr_ task exec --exec-id e1 "$id-det" echo hi 2>&1)
+    out=$(ctr_exec --exec-id e1 "$id-det" echo hi 2>&1)
     expect exec-output hi "$out"
     mark
-    ctr_ task exec --exec-id e2 "$id-det" sh -c 'exit 3' >/dev/null 2>&1
+    ctr_exec --exec-id e2 "$id-det" sh -c 'exit 3' >/dev/null 2>&1
     expect exec-exit-code 3 "$?"
 
     mark
@@ -140,17 +145,23 @@ if out=$(ctr_run -d "$IMG" "$id-det" sleep 1000 2>&1); then
     mark
     if out=$(ctr_ task resume "$id-det" 2>&1) &&
         ctr_ task ls | awk -v i="$id-det" '$1 == i {print $3}' | grep -qx RUNNING &&
-        [[ $(ctr_ task exec --exec-id e3 "$id-det" echo alive 2>&1) == alive ]]; then
+        [[ $(ctr_exec --exec-id e3 "$id-det" echo alive 2>&1) == alive ]]; then
         pass unpause
     else
         fail unpause "$out $(ctr_ task ls 2>&1 | grep "$id-det")"
     fi
+    mark
+    out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS task exec --fifo-dir $D/fifo -t --exec-id e4 $id-det sh -c 'tty; stty size >/dev/null && echo tty-ok'" /dev/null </dev/null 2>&1)
+    out=$(tr -d '\r' <<<"$out")
+    if [[ $out == *"/dev/pts/"*"tty-ok"* ]]; then pass exec-tty; else fail exec-tty "$out"; fi
+
     ctr_ task kill -s SIGKILL "$id-det" >/dev/null 2>&1
     sleep 0.3
     ctr_ task rm -f "$id-det" >/dev/null 2>&1
     ctr_ containers rm "$id-det" >/dev/null 2>&1
 else
-    for c in exec-output exec-exit-code ps pause unpause; do fail_dep "$c" "detached run failed: $out"; done
+    fail exec-output "ctr run -d: $out"
+    for c in exec-exit-code ps pause unpause exec-tty; do fail_dep "$c" "detached run failed"; done
 fi
 
 # Stop: SIGTERM reaches a process that handles it (its exit code comes
@@ -219,7 +230,7 @@ fi
 
 # A terminal: ctr -t needs its own stdin to be a terminal, script(1) gives one.
 mark
-out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS run --runc-binary $RT_WRAP --runc-root $CTR_RT --rm -t $IMG $id-tty sh -c 'tty; stty size >/dev/null && echo tty-ok'" /dev/null </dev/null 2>&1)
+out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS run --fifo-dir $D/fifo --runc-binary $RT_WRAP --runc-root $CTR_RT --rm -t $IMG $id-tty sh -c 'tty; stty size >/dev/null && echo tty-ok'" /dev/null </dev/null 2>&1)
 out=$(tr -d '\r' <<<"$out")
 if [[ $out == *"/dev/pts/"*"tty-ok"* ]]; then pass tty; else fail tty "$out"; fi
 
@@ -262,7 +273,7 @@ mark
 if ! POD_ID=$(cri run-pod "$pod" "$RT_NAME" "$D/logs" "$CG_CRI" 2>&1); then
     fail pod-run "RunPodSandbox: $POD_ID"
     POD_ID=
-    for c in create-start output env-cwd user memory-limit exec-output exec-exit-code read-only stop-timeout rm-clean; do
+    for c in create-start output env-cwd user memory-limit exec-output exec-exit-code read-only update stop-timeout rm-clean; do
         fail_dep "$c" "no pod sandbox"
     done
     exit 0
@@ -295,6 +306,11 @@ if cid=$(cri create "$POD_ID" "$pod" "$D/logs" "$CG_CRI" "$IMG" main \
     out=$(cri exec "$cid" 10 touch /tmp/probe 2>&1)
     if [[ $out == *"Read-only file system"* ]]; then pass read-only; else fail read-only "$out"; fi
 
+    # UpdateContainerResources -> runtime `update --resources -`.
+    mark
+    out=$(cri update "$cid" $((128 << 20)) 2>&1)
+    expect update 134217728 "$(cat "$cg/memory.limit_in_bytes" 2>&1) $out"
+
     # PID 1 (sleep) ignores SIGTERM: StopContainer must SIGKILL after 2 s.
     mark
     t0=$(date +%s.%N)
@@ -309,7 +325,7 @@ if cid=$(cri create "$POD_ID" "$pod" "$D/logs" "$CG_CRI" "$IMG" main \
     fi
 else
     fail create-start "$cid $out"
-    for c in output env-cwd user memory-limit exec-output exec-exit-code read-only stop-timeout; do
+    for c in output env-cwd user memory-limit exec-output exec-exit-code read-only update stop-timeout; do
         fail_dep "$c" "container did not start"
     done
 fi

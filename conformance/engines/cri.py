@@ -15,6 +15,7 @@ bytes (Debian's python3-grpcio).
   cri.py SOCKET exec ID TIMEOUT CMD...      stdout to stdout, stderr to
                                             stderr, exits with its code
   cri.py SOCKET status ID                   -> JSON {state, exit_code, reason}
+  cri.py SOCKET update ID MEMORY_BYTES     memory limit only
   cri.py SOCKET stop ID TIMEOUT
   cri.py SOCKET rm ID
   cri.py SOCKET stop-pod ID
@@ -259,6 +260,9 @@ def run(ch, cmd, args):
                 }
             )
         )
+    elif cmd == "update":
+        resources = f_int(4, int(args[1]))  # memory_limit_in_bytes
+        call(ch, "UpdateContainerResources", f_str(1, args[0]) + f_bytes(2, resources))
     elif cmd == "stop":
         call(ch, "StopContainer", f_str(1, args[0]) + f_int(2, int(args[1])))
     elif cmd == "rm":

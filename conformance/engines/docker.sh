@@ -6,7 +6,7 @@
 # socket live under $WORK/docker; dockerd is stopped on exit.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh disable=SC2034
 source "$HERE/lib.sh"
 
 ENGINE=docker
@@ -22,6 +22,10 @@ DOCKERD_PID=
 
 mkdir -p "$D"
 cgroup_parents_before "$CG"
+# dockerd creates /run/docker/plugins whatever its exec root, and its
+# containerd 1.6 the shim socket dir /run/containerd/s; remove the
+# (empty) directories afterwards if we made them.
+run_dirs_before /run/docker /run/docker/plugins /run/containerd /run/containerd/s
 
 dk() { timeout 60 /usr/bin/docker -H "unix://$SOCK" "$@"; }
 drun() { dk run --runtime "$RTNAME" --network none "$@"; }
@@ -38,6 +42,7 @@ cleanup() {
     kill_leftovers_under "$D"
     umount_under "$D"
     cgroup_parents_cleanup "$CG"
+    run_dirs_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -105,10 +110,44 @@ if out=$(drun -d --name "$id-det" "$IMG" sleep 1000 2>&1); then
     else
         fail unpause "$out; state $st"
     fi
+    # docker update -> runtime `update --resources -`; checked on the host.
+    mark
+    out=$(dk update -m 128m --memory-swap 256m --pids-limit 60 --cpu-shares 512 "$id-det" 2>&1)
+    cid=$(dk inspect -f '{{.Id}}' "$id-det" 2>/dev/null)
+    got="$(cat "/sys/fs/cgroup/memory$CG/$cid/memory.limit_in_bytes" 2>&1) $(cat "/sys/fs/cgroup/pids$CG/$cid/pids.max" 2>&1) $(cat "/sys/fs/cgroup/cpu$CG/$cid/cpu.shares" 2>&1)"
+    if [[ $got == "134217728 60 512" ]]; then pass update; else fail update "$out; memory, pids, cpu shares: $got (want 134217728 60 512)"; fi
+
+    mark
+    out=$(timeout 60 script -qec "/usr/bin/docker -H unix://$SOCK exec -t $id-det sh -c 'tty; stty size >/dev/null && echo tty-ok'" /dev/null </dev/null 2>&1)
+    out=$(tr -d '\r' <<<"$out")
+    if [[ $out == *"/dev/pts/"*"tty-ok"* ]]; then pass exec-tty; else fail exec-tty "$out"; fi
+
+    # restart: stop (sleep ignores SIGTERM: killed after 1 s), then create
+    # and start again under the same id.
+    mark
+    out=$(dk restart -t 1 "$id-det" 2>&1)
+    st=$(state_of "$id-det")
+    if [[ $st == running && $(dk exec "$id-det" echo alive 2>&1) == alive ]]; then
+        pass restart
+    else
+        fail restart "$out; state $st"
+    fi
     dk rm -f "$id-det" >/dev/null 2>&1
 else
     fail exec-output "docker run -d: $out"
-    for c in exec-exit-code ps pause unpause; do fail_dep "$c" "detached run failed"; done
+    for c in exec-exit-code ps pause unpause update exec-tty restart; do fail_dep "$c" "detached run failed"; done
+fi
+
+# docker kill -s: the signal reaches the container's process.
+mark
+if out=$(drun -d --name "$id-usr1" "$IMG" sh -c 'trap "exit 43" USR1; echo ready; while :; do sleep 0.1; done' 2>&1); then
+    for _ in $(seq 50); do dk logs "$id-usr1" 2>/dev/null | grep -q ready && break; sleep 0.1; done
+    out=$(dk kill -s USR1 "$id-usr1" 2>&1)
+    code=$(timeout 20 /usr/bin/docker -H "unix://$SOCK" wait "$id-usr1" 2>&1)
+    expect kill-signal 43 "$code"
+    dk rm -f "$id-usr1" >/dev/null 2>&1
+else
+    fail kill-signal "docker run -d: $out"
 fi
 
 # docker stop: SIGTERM reaches a process that handles it (exit code 42,
@@ -161,6 +200,12 @@ out=$(drun --rm -m 64m --pids-limit 50 "$IMG" sh -c \
 out=$(grep -v WARNING <<<"$out")
 expect memory-limit 67108864 "${out%% *}"
 expect pids-limit 50 "${out#* }"
+
+# Capabilities: only what --cap-add gives after --cap-drop ALL.
+# (--privileged cannot run here: the host lacks CAP_SYS_RESOURCE.)
+mark
+out=$(drun --rm --cap-drop ALL --cap-add NET_BIND_SERVICE "$IMG" sh -c 'grep -E "^Cap(Eff|Bnd)" /proc/self/status' 2>&1)
+if [[ $(awk '{print $2}' <<<"$out" | sort -u) == 0000000000000400 ]]; then pass caps; else fail caps "$out (want 0000000000000400)"; fi
 
 mark
 out=$(timeout 60 script -qec "/usr/bin/docker -H unix://$SOCK run --runtime $RTNAME --network none --rm -t $IMG sh -c 'tty; stty size >/dev/null && echo tty-ok'" /dev/null </dev/null 2>&1)

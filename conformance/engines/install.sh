@@ -26,7 +26,7 @@ if [[ ! -e $policy ]]; then
     chmod 755 "$policy"
     added_policy=1
 fi
-trap '((added_policy)) && rm -f "$policy"' EXIT
+trap 'if ((added_policy)); then rm -f "$policy"; fi' EXIT
 
 export DEBIAN_FRONTEND=noninteractive
 apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }

@@ -88,12 +88,35 @@ kill_leftovers_under() {
         cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
         [[ $cmd == *"$dir"* ]] || continue
         case $cmd in
-        *containerd-shim* | *conmon* | *containerd* | *dockerd*)
+        *containerd-shim*)
+            echo "note: stopping leftover pid $p: ${cmd:0:120}" >&2
+            remove_shim_socket "$p"
+            kill -KILL "$p" 2>/dev/null
+            ;;
+        *conmon* | *containerd* | *dockerd*)
             echo "note: stopping leftover pid $p: ${cmd:0:120}" >&2
             kill -KILL "$p" 2>/dev/null
             ;;
         esac
     done
+}
+
+# A containerd 1.6 shim listens on /run/containerd/s/<sha256 of
+# address/namespace/id>; a killed shim leaves that socket behind.
+remove_shim_socket() { # pid (call before killing it)
+    local -a a
+    local i addr='' ns='' id='' sum
+    mapfile -d '' -t a 2>/dev/null </proc/"$1"/cmdline || return 0
+    for ((i = 0; i < ${#a[@]} - 1; i++)); do
+        case ${a[i]} in
+        -address) addr=${a[i + 1]} ;;
+        -namespace) ns=${a[i + 1]} ;;
+        -id) id=${a[i + 1]} ;;
+        esac
+    done
+    [[ -n $addr && -n $ns && -n $id ]] || return 0
+    sum=$(printf '%s' "$addr/$ns/$id" | sha256sum | cut -d' ' -f1)
+    [[ -S /run/containerd/s/$sum ]] && rm -f "/run/containerd/s/$sum"
 }
 
 # Unmount everything below a directory (deepest first); used only on our
@@ -129,7 +152,23 @@ cgroup_parents_before() { # parent...
     done
 }
 cgroup_parents_cleanup() { # parent...
-    local p c d x keep
+    local p c d x keep pid killed=0
+    # Processes still in a parent cgroup that we created are containers of
+    # this run the engine lost track of (e.g. after a failed start): kill
+    # them by pid first. A parent that existed before is left alone.
+    for p in "$@"; do
+        d=/sys/fs/cgroup/pids$p
+        [[ -d $d ]] || continue
+        keep=0
+        for x in "${CG_PREEXIST[@]}"; do [[ $x == "$d" ]] && keep=1; done
+        ((keep)) && continue
+        while read -r pid; do
+            [[ -n $pid ]] || continue
+            echo "note: killing leftover container process $pid ($(tr '\0' ' ' 2>/dev/null </proc/"$pid"/cmdline | cut -c1-80))" >&2
+            kill -KILL "$pid" 2>/dev/null && killed=1
+        done < <(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    done
+    ((killed)) && sleep 0.5
     for p in "$@"; do
         for c in "${CG_CTRLS[@]}"; do
             d=/sys/fs/cgroup/$c$p
@@ -182,4 +221,18 @@ fail_dep() {
     CHECK_MARK=
     fail "$@"
     CHECK_MARK=$m
+}
+
+# Directories an engine creates at a fixed place outside its configured
+# roots: note which are missing before, rmdir them (if empty) after.
+run_dirs_before() {
+    local d
+    RUN_DIRS_NEW=()
+    for d in "$@"; do [[ -e $d ]] || RUN_DIRS_NEW+=("$d"); done
+}
+run_dirs_cleanup() {
+    local i
+    for ((i = ${#RUN_DIRS_NEW[@]} - 1; i >= 0; i--)); do
+        rmdir "${RUN_DIRS_NEW[i]}" 2>/dev/null
+    done
 }

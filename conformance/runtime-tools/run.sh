@@ -177,7 +177,7 @@ write_wrapper
 
 HOOK_RE='^(hooks|prestart|prestart_fail|poststart|poststart_fail|poststop|poststop_fail)$'
 summary=$RES/summary.tsv
-printf 'program\tresult\tok\tnot_ok\tyaml_errors\texit\tseconds\tfirst_error\n' >"$summary"
+printf 'program\tresult\tok\tnot_ok\tyaml_errors\texit\tseconds\tfirst_error\truntime_stderr\n' >"$summary"
 printf '%-36s %-7s %5s %7s  %s\n' PROGRAM RESULT OK "NOT OK" NOTE
 passed=0
 failed=0
@@ -224,13 +224,24 @@ for p in "${programs[@]}"; do
         first=$(grep -v '^[[:space:]]*$' "$err" | tail -n1)
     fi
     first=$(printf '%s' "$first" | tr '\t\r\n' '   ' | cut -c1-300)
+    # The runtime's own complaint, when there is one: the first line of the
+    # program's stderr that is not the suite's boilerplate, else the first
+    # "stderr:" value in the TAP diagnostics from the first "not ok" on.
+    rterr=
+    if [ "$result" != PASS ]; then
+        rterr=$(grep -v -E '^[[:space:]]*$|^failed to (create|start|delete) the container|^exit status [0-9]+$|^Clean: ' "$err" | head -n1)
+        [ -n "$rterr" ] || rterr=$(awk '/^not ok/ { seen = 1 } seen && /^ +stderr: / {
+                if ($2 ~ /^\|/) { getline; sub(/^ +/, ""); print } else { sub(/^ +stderr: /, ""); print }
+                exit }' "$tap")
+        rterr=$(printf '%s' "$rterr" | tr '\t\r\n' '   ' | cut -c1-300)
+    fi
     if [ "$result" = PASS ]; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))
         failed_list+=("$p")
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$result" "$ok" "$notok" "$yamlerr" "$rc" "$secs" "$first" >>"$summary"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$result" "$ok" "$notok" "$yamlerr" "$rc" "$secs" "$first" "$rterr" >>"$summary"
     printf '%-36s %-7s %5s %7s  %s\n' "$p" "$result" "$ok" "$notok" "$note"
 done
 delete_leftovers

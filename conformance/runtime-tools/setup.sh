@@ -109,9 +109,9 @@ APT_OPTS=(-o "Dir::Etc::SourceList=$APTDIR/sources.list"
     -o "Dir::Cache=$APTDIR/cache"
     -o "APT::Sandbox::User=root")
 
-SUMS=$DL/SHA256SUMS # "sha256  file" lines for the tarballs, from the index
+SUMS=$DL/SHA256SUMS-$VERSION # "sha256  file" lines for the tarballs, from the index
 have_tarballs() {
-    [ -s "$SUMS" ] && (cd "$DL" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1)
+    [ -s "$SUMS" ] && (cd "$DL" && sha256sum --quiet -c "$SUMS" >/dev/null 2>&1)
 }
 if ! have_tarballs; then
     log "reading the $SUITE Sources index from $MIRROR (private apt config in $APTDIR)"

@@ -40,11 +40,10 @@ impl Bundle {
             });
         }
         let config_path = path.join("config.json");
-        let text =
-            std::fs::read_to_string(&config_path).map_err(|source| BundleError::ConfigRead {
-                path: config_path.clone(),
-                source,
-            })?;
+        let text = read_config(&config_path).map_err(|source| BundleError::ConfigRead {
+            path: config_path.clone(),
+            source,
+        })?;
         let spec = parse_config(&text)?;
         validate(&spec)?;
         let root = spec
@@ -85,6 +84,7 @@ pub fn parse_config(text: &str) -> Result<Spec, BundleError> {
 /// Checks the config for values berth rejects or does not implement yet.
 pub fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_version(spec.version())?;
+    validate_paths(spec)?;
     let process = spec
         .process()
         .as_ref()
@@ -474,6 +474,179 @@ fn validate_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
     ))
 }
 
+/// The largest config.json berth reads (real ones are a few KiB; a big
+/// seccomp profile is some tens).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads config.json, refusing anything but a regular file of sane size: a
+/// FIFO would block forever, a symlink to /dev/zero would never end.
+fn read_config(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Files under /proc that may be mount destinations: the ones lxcfs
+/// emulates (runc allows the same list).
+const PROC_MOUNT_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/pressure/cpu",
+    "/proc/pressure/io",
+    "/proc/pressure/memory",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Longest host and domain name the kernel takes (HOST_NAME_MAX).
+const MAX_HOSTNAME: usize = 64;
+
+/// `path` with `.` and `..` resolved lexically, as inside the container
+/// (`..` at / stays at /).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Paths, names and arguments: no NUL bytes (they cannot reach a syscall),
+/// a root, no mount over / or into /proc, host and domain names the
+/// kernel takes.
+fn validate_paths(spec: &Spec) -> Result<(), BundleError> {
+    use std::os::unix::ffi::OsStrExt;
+    let nul = |field: String, v: &[u8]| {
+        if v.contains(&0) {
+            Err(BundleError::invalid(field, "contains a NUL byte"))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(root) = spec.root() {
+        if root.path().as_os_str().is_empty() {
+            return Err(BundleError::invalid("root.path", "is empty"));
+        }
+        nul("root.path".into(), root.path().as_os_str().as_bytes())?;
+    }
+    if let Some(p) = spec.process() {
+        nul("process.cwd".into(), p.cwd().as_os_str().as_bytes())?;
+        for (i, a) in p.args().iter().flatten().enumerate() {
+            nul(format!("process.args[{i}]"), a.as_bytes())?;
+        }
+    }
+    for (field, name) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        let name = name.as_deref().unwrap_or_default();
+        nul(field.into(), name.as_bytes())?;
+        if name.len() > MAX_HOSTNAME {
+            return Err(BundleError::invalid(
+                field,
+                format!("is {} bytes long, more than {MAX_HOSTNAME}", name.len()),
+            ));
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let field = format!("mounts[{i}].destination");
+        nul(field.clone(), m.destination().as_os_str().as_bytes())?;
+        if let Some(src) = m.source() {
+            nul(format!("mounts[{i}].source"), src.as_os_str().as_bytes())?;
+        }
+        if !m.destination().is_absolute() {
+            continue; // reported by validate
+        }
+        let dest = lexical(m.destination());
+        if dest == Path::new("/") {
+            return Err(BundleError::invalid(
+                field,
+                format!("{:?} would cover the root filesystem", m.destination()),
+            ));
+        }
+        check_proc_mount(m, &dest).map_err(|msg| BundleError::invalid(field, msg))?;
+    }
+    Ok(())
+}
+
+/// runc's rule for /proc: only a proc mount (or a bind of a procfs root) on
+/// /proc itself, and below it only the files lxcfs emulates; anything else
+/// could hide or redirect what berth and the container rely on there.
+fn check_proc_mount(m: &oci_spec::runtime::Mount, dest: &Path) -> Result<(), String> {
+    if !dest.starts_with("/proc") {
+        return Ok(());
+    }
+    let typ = m.typ().as_deref().unwrap_or_default();
+    let bind = crate::rootfs::mount_options::parse(m.options().as_deref().unwrap_or_default())
+        .is_bind();
+    if dest == Path::new("/proc") {
+        if !bind && typ == "proc" {
+            return Ok(());
+        }
+        if bind && m.source().as_deref().is_some_and(is_procfs_root) {
+            return Ok(());
+        }
+        return Err(format!(
+            "{:?}: only a proc mount (or a bind of a procfs root) may go on /proc",
+            m.destination()
+        ));
+    }
+    if PROC_MOUNT_ALLOWED.iter().any(|a| dest == Path::new(a)) {
+        return Ok(());
+    }
+    Err(format!(
+        "{:?} is inside /proc: only /proc itself and the files lxcfs emulates may be mounted there",
+        m.destination()
+    ))
+}
+
+/// Whether `path` is the root directory of a procfs mount.
+fn is_procfs_root(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // The root inode of every procfs instance is 1 (PROC_ROOT_INO).
+    const PROC_ROOT_INO: u64 = 1;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // O_PATH: never blocks (a FIFO) and opens nothing for reading.
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+    else {
+        return false;
+    };
+    crate::sys::fstatfs_magic(std::os::fd::AsFd::as_fd(&f)).is_ok_and(|m| m == PROC_SUPER_MAGIC)
+        && f.metadata().is_ok_and(|m| m.ino() == PROC_ROOT_INO)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,5 +736,65 @@ mod tests {
             serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]);
         let text = check(&v).unwrap_err().to_string();
         assert!(text.contains("process.rlimits[0]"), "{text}");
+    }
+
+    fn with_mount(m: serde_json::Value) -> Result<(), BundleError> {
+        let mut v = minimal();
+        v["mounts"] = serde_json::json!([m]);
+        check(&v)
+    }
+
+    #[test]
+    fn mounts_into_proc_follow_runcs_rule() {
+        let ok = [
+            serde_json::json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+            serde_json::json!({"destination": "/proc/meminfo", "type": "bind",
+                               "source": "/var/lib/lxcfs/proc/meminfo", "options": ["bind"]}),
+            serde_json::json!({"destination": "/proc", "type": "bind", "source": "/proc",
+                               "options": ["rbind"]}),
+            serde_json::json!({"destination": "/procfoo", "type": "tmpfs", "source": "tmpfs"}),
+        ];
+        for m in ok {
+            with_mount(m.clone()).unwrap_or_else(|e| panic!("{m}: {e}"));
+        }
+        let bad = [
+            serde_json::json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}),
+            serde_json::json!({"destination": "/proc/sys/kernel", "type": "tmpfs", "source": "t"}),
+            serde_json::json!({"destination": "/tmp/../proc/self", "type": "tmpfs", "source": "t"}),
+            serde_json::json!({"destination": "/proc", "type": "bind", "source": "/tmp",
+                               "options": ["rbind"]}),
+            serde_json::json!({"destination": "/proc/sys/kernel/core_pattern", "type": "bind",
+                               "source": "/etc/hostname", "options": ["bind"]}),
+        ];
+        for m in bad {
+            let text = with_mount(m.clone()).expect_err(&m.to_string()).to_string();
+            assert!(text.starts_with("mounts[0].destination: "), "{text}");
+        }
+    }
+
+    #[test]
+    fn mount_over_the_root_is_rejected() {
+        for d in ["/", "/..", "/tmp/.."] {
+            let m = serde_json::json!({"destination": d, "type": "tmpfs", "source": "tmpfs"});
+            let text = with_mount(m).unwrap_err().to_string();
+            assert!(text.contains("mounts[0].destination"), "{text}");
+        }
+    }
+
+    #[test]
+    fn nul_bytes_empty_root_and_long_names_are_rejected() {
+        let mut v = minimal();
+        v["process"]["args"] = serde_json::json!(["s\0h"]);
+        let text = check(&v).unwrap_err().to_string();
+        assert!(text.starts_with("process.args[0]"), "{text}");
+        let mut v = minimal();
+        v["root"]["path"] = "".into();
+        assert!(check(&v).unwrap_err().to_string().starts_with("root.path"));
+        let mut v = minimal();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "uts"}]);
+        v["hostname"] = "h".repeat(65).into();
+        assert!(check(&v).unwrap_err().to_string().starts_with("hostname"));
+        v["hostname"] = "h".repeat(64).into();
+        check(&v).unwrap();
     }
 }

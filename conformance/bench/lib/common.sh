@@ -8,14 +8,16 @@ BENCH_REPO=$(cd "$BENCH_HOME/../.." && pwd)
 
 # Work directory (rootfs, config templates, per-container bundles, id files,
 # the compiled helper) and the runtimes' state roots (on /run, a tmpfs).
+# BENCH_TOKEN is in every container id and the state root's name, so that
+# cleaning up touches only this run's containers and cgroups.
+: "${BENCH_TOKEN:=$$}"
 : "${BENCH_WORK:=$BENCH_HOME/work}"
-: "${BENCH_STATE:=/run/berth-bench}"
+: "${BENCH_STATE:=/run/berth-bench/$BENCH_TOKEN}"
 # Every container's cgroup lives below this absolute cgroupsPath prefix.
 : "${BENCH_CGROUP:=berth-bench}"
 : "${BERTH:=$BENCH_REPO/target/release/berth}"
 : "${RUNC:=$(command -v runc || echo /usr/sbin/runc)}"
 : "${CRUN:=$(command -v crun || echo /usr/bin/crun)}"
-: "${BENCH_TOKEN:=$$}"
 export BENCH_WORK BENCH_STATE BENCH_CGROUP BERTH RUNC CRUN BENCH_TOKEN
 
 # shellcheck disable=SC2034 # used by the scripts that source this
