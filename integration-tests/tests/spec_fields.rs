@@ -124,7 +124,8 @@ fn hooks_see_the_state_on_stdin_in_order() {
         assert!(state["pid"].as_i64().unwrap_or(0) > 0, "{line}");
         assert_eq!(state["bundle"], bundle.path().display().to_string());
     }
-    assert!(lines[0].contains("\"status\":\"creating\""), "{text}");
+    assert!(lines[0].contains("\"status\":\"created\""), "{text}");
+    assert!(lines[1].contains("\"status\":\"creating\""), "{text}");
     assert!(lines[2].contains("\"status\":\"running\""), "{text}");
     assert!(lines[3].contains("\"status\":\"stopped\""), "{text}");
 }

@@ -199,30 +199,7 @@ impl ContainerBuilder {
         dir.save(&saved)?;
         crate::fault::point("create:after-state-dir");
         let linux = spec.linux().clone().unwrap_or_default();
-        let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
-            Ok(c) => Some(c),
-            // Rootless without a delegated cgroup: fine unless limits are asked for.
-            Err(e) if sys::effective_ids().0 != 0 => {
-                if let Some(field) = linux.resources().as_ref().and_then(limit_field) {
-                    return Err(Error::Cgroup(crate::error::CgroupError::Resource {
-                        field: format!("linux.resources.{field}"),
-                        message: format!("cannot be applied without a cgroup: {e}"),
-                    }));
-                }
-                tracing::debug!("rootless: running without a cgroup of its own ({e})");
-                None
-            }
-            Err(e) => return Err(e.into()),
-        };
-        saved.cgroup_paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
-        guard.cgroup = Some(saved.cgroup_paths.clone());
-        dir.save(&saved)?;
-        crate::fault::point("create:after-cgroup");
-        crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
-        tracing::debug!(
-            ms = t0.elapsed().as_secs_f64() * 1e3,
-            "phase: state dir and cgroup"
-        );
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: state dir");
         let fifo = if wait_for_start {
             let path = dir.fifo_path();
             let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
@@ -251,16 +228,54 @@ impl ContainerBuilder {
             seccomp,
             exec: false,
         };
+        // The cgroup is made once the intermediate process runs, so its
+        // namespace setup and init's mounts overlap the cgroupfs work. Its
+        // paths go to the state (for delete --force after a crash) and to
+        // the cleanup guard.
+        let created_paths: std::cell::RefCell<Option<HashMap<String, PathBuf>>> =
+            std::cell::RefCell::new(None);
+        let make_cgroup = || -> Result<Option<CgroupManager>> {
+            let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
+                Ok(c) => Some(c),
+                // Rootless without a delegated cgroup: fine unless limits are asked for.
+                Err(e) if sys::effective_ids().0 != 0 => {
+                    if let Some(field) = linux.resources().as_ref().and_then(limit_field) {
+                        return Err(Error::Cgroup(crate::error::CgroupError::Resource {
+                            field: format!("linux.resources.{field}"),
+                            message: format!("cannot be applied without a cgroup: {e}"),
+                        }));
+                    }
+                    tracing::debug!("rootless: running without a cgroup of its own ({e})");
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
+            *created_paths.borrow_mut() = Some(paths.clone());
+            let mut with_paths = saved.clone();
+            with_paths.cgroup_paths = paths;
+            dir.save(&with_paths)?;
+            crate::fault::point("create:after-cgroup");
+            crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
+            Ok(cgroup)
+        };
         let ctx = LaunchContext {
-            cgroup: cgroup.as_ref(),
-            join_cgroup: None,
+            cgroup: launcher::CgroupSetup::Create(std::cell::RefCell::new(Some(Box::new(
+                make_cgroup,
+            )))),
             resources: linux.resources().as_ref(),
             console_socket: console,
             exec_fifo: fifo.as_ref(),
             helper: self.init_binary.as_deref(),
             force_helper: self.force_helper,
         };
-        let pid = launcher::launch(plan, &ctx)?;
+        let launched = launcher::launch(plan, &ctx);
+        drop(ctx);
+        if let Some(paths) = created_paths.take() {
+            saved.cgroup_paths = paths.clone();
+            guard.cgroup = Some(paths);
+        }
+        let pid = launched?;
         guard.pid = Some(pid);
         crate::fault::point("create:after-init-ready");
         let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {

@@ -140,8 +140,7 @@ impl Container {
             exec: true,
         };
         let ctx = LaunchContext {
-            cgroup: None,
-            join_cgroup: Some(&self.saved.cgroup_paths),
+            cgroup: launcher::CgroupSetup::Join(&self.saved.cgroup_paths),
             resources: None,
             console_socket: console.as_ref(),
             exec_fifo: None,

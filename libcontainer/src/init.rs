@@ -162,22 +162,7 @@ fn container_init(
     ns: &NamespacePlan,
 ) -> Result<std::convert::Infallible, ChildError> {
     sys::set_parent_death_signal(libc::SIGKILL).map_err(io_step("set parent death signal"))?;
-    let init_pid = match chan.recv::<ToChild>() {
-        Ok(Some(ToChild::Continue { init_pid })) => init_pid,
-        _ => {
-            return Err(ChildError::msg(
-                "init",
-                "runtime went away before the cgroup was ready",
-            ))
-        }
-    };
-    let annotations = plan.spec.annotations().clone().unwrap_or_default();
-    let hook_state =
-        |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
     sys::umask(0);
-    if ns.new_cgroup && !plan.exec {
-        sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
-    }
     let spec = &plan.spec;
     let proc_cfg = spec
         .process()
@@ -197,9 +182,14 @@ fn container_init(
         None => None,
     };
     let t0 = std::time::Instant::now();
-    if !plan.exec {
-        set_up_container(plan, chan, ns, &hook_state)?;
-    }
+    let init_pid = if plan.exec {
+        wait_for_cgroup(chan)?
+    } else {
+        set_up_container(plan, chan, ns)?
+    };
+    let annotations = plan.spec.annotations().clone().unwrap_or_default();
+    let hook_state =
+        |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: rootfs");
     if proc_cfg.terminal().unwrap_or(false) {
         let raw = plan.console_socket.ok_or_else(|| {
@@ -294,12 +284,21 @@ fn container_init(
 
 /// The container's own environment (create only; exec joins it): rootfs,
 /// createRuntime and createContainer hooks, hostname and domainname.
-fn set_up_container(
-    plan: &InitPlan,
-    chan: &mut Channel,
-    ns: &NamespacePlan,
-    hook_state: &dyn Fn(&str) -> Vec<u8>,
-) -> Res {
+/// Waits until the runtime has put us in our cgroup; returns our host pid.
+fn wait_for_cgroup(chan: &mut Channel) -> Res<i32> {
+    match chan.recv::<ToChild>() {
+        Ok(Some(ToChild::Continue { init_pid })) => Ok(init_pid),
+        _ => Err(ChildError::msg(
+            "init",
+            "runtime went away before the cgroup was ready",
+        )),
+    }
+}
+
+/// The container's own environment (create only; exec joins it). The
+/// mounts that do not depend on the cgroup are made while the runtime is
+/// still placing us in it. Returns our host pid.
+fn set_up_container(plan: &InitPlan, chan: &mut Channel, ns: &NamespacePlan) -> Res<i32> {
     let spec = &plan.spec;
     let ctx = RootfsContext {
         spec,
@@ -320,6 +319,17 @@ fn set_up_container(
         rootfs::warn_unapplied_without_mount_ns(spec);
     }
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: mounts");
+    let init_pid = wait_for_cgroup(chan)?;
+    // The cgroup namespace's root is the cgroup we are in now.
+    if ns.new_cgroup {
+        sys::unshare(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
+    }
+    if own_mount_ns {
+        rootfs::mount_cgroup_dependent(&ctx)?;
+    }
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let hook_state =
+        |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
     let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
         || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
     if runtime_hooks {
@@ -336,25 +346,26 @@ fn set_up_container(
         }
     }
     hooks::run_hooks(spec, HookKind::CreateContainer, &hook_state("creating"))?;
-    if !own_mount_ns {
+    if own_mount_ns {
+        rootfs::switch_root(&ctx)?;
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: pivot");
+        rootfs::finish(&ctx)?;
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            "init phase: masked paths"
+        );
+    } else {
         // Sharing the runtime's mount namespace: no mount may be touched;
         // the process still gets the bundle's root.
-        return rootfs::chroot_only(&ctx);
+        rootfs::chroot_only(&ctx)?;
     }
-    rootfs::switch_root(&ctx)?;
-    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "init phase: pivot");
-    rootfs::finish(&ctx)?;
-    tracing::debug!(
-        ms = t0.elapsed().as_secs_f64() * 1e3,
-        "init phase: masked paths"
-    );
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         sys::sethostname(h).map_err(|e| ChildError::io(format!("hostname {h}"), &e))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         sys::setdomainname(d).map_err(|e| ChildError::io(format!("domainname {d}"), &e))?;
     }
-    Ok(())
+    Ok(init_pid)
 }
 
 /// linux.timeOffsets: set on the new time namespace before any process

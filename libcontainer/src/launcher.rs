@@ -45,12 +45,23 @@ impl Intermediate {
     }
 }
 
+/// A deferred cgroup creation: runs once the intermediate process exists.
+pub type MakeCgroup<'a> = Box<dyn FnOnce() -> Result<Option<CgroupManager>> + 'a>;
+
+/// How the new process gets its cgroup.
+pub enum CgroupSetup<'a> {
+    /// Create the container's cgroup (`create`). It is made and its
+    /// resources written while the intermediate process sets up the
+    /// namespaces, and init mounts its rootfs meanwhile.
+    Create(std::cell::RefCell<Option<MakeCgroup<'a>>>),
+    /// Join the container's existing cgroup directories (`exec`).
+    Join(&'a std::collections::HashMap<String, PathBuf>),
+}
+
 /// What the launcher needs besides the plan.
 pub struct LaunchContext<'a> {
-    /// The container's cgroup, created for this container (create)…
-    pub cgroup: Option<&'a CgroupManager>,
-    /// …or the existing cgroup directories to join (exec).
-    pub join_cgroup: Option<&'a std::collections::HashMap<String, PathBuf>>,
+    /// Where the new process's cgroup comes from.
+    pub cgroup: CgroupSetup<'a>,
     /// linux.resources to apply before init continues.
     pub resources: Option<&'a LinuxResources>,
     /// The connected console socket, if any.
@@ -94,7 +105,16 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
         spawn_helper(&plan, &mut chan, child_chan, ctx)?
     };
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: clone");
-    let result = converse(&plan, &mut chan, &intermediate, ctx);
+    let created = match make_cgroup(ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+            intermediate.reap();
+            return Err(e);
+        }
+    };
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: cgroup ready");
+    let result = converse(&plan, &mut chan, &intermediate, ctx, created.as_ref());
     match result {
         Ok(pid) => {
             intermediate.reap();
@@ -180,6 +200,7 @@ fn converse(
     chan: &mut Channel,
     intermediate: &Intermediate,
     ctx: &LaunchContext<'_>,
+    created: Option<&CgroupManager>,
 ) -> std::result::Result<libc::pid_t, ConverseError> {
     let mut init_pid = None;
     loop {
@@ -194,21 +215,28 @@ fn converse(
             }
             Some(FromChild::InitPid(pid)) => {
                 init_pid = Some(pid);
-                place_in_cgroup(ctx, pid).map_err(|e| (init_pid, e))?;
+                place_in_cgroup(ctx, created, pid).map_err(|e| (init_pid, e))?;
                 crate::fault::point("launch:after-init-pid");
                 chan.send(&ToChild::Continue { init_pid: pid })
                     .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
             }
             Some(FromChild::RunRuntimeHooks) => {
-                let state = hooks::state_json(
-                    &plan.id,
-                    "creating",
-                    init_pid.unwrap_or(0),
-                    &plan.bundle,
-                    &plan.spec.annotations().clone().unwrap_or_default(),
-                );
-                hooks::run_hooks(&plan.spec, HookKind::Prestart, &state)
-                    .and_then(|()| hooks::run_hooks(&plan.spec, HookKind::CreateRuntime, &state))
+                let annotations = plan.spec.annotations().clone().unwrap_or_default();
+                let state = |status| {
+                    hooks::state_json(
+                        &plan.id,
+                        status,
+                        init_pid.unwrap_or(0),
+                        &plan.bundle,
+                        &annotations,
+                    )
+                };
+                // prestart comes from runtime-spec 1.0, where it ran once the
+                // container was created; createRuntime is part of creating.
+                hooks::run_hooks(&plan.spec, HookKind::Prestart, &state("created"))
+                    .and_then(|()| {
+                        hooks::run_hooks(&plan.spec, HookKind::CreateRuntime, &state("creating"))
+                    })
                     .map_err(|e| (init_pid, Error::Child(e)))?;
                 chan.send(&ToChild::HooksDone)
                     .map_err(|e| (init_pid, Error::sys("resume init after hooks", e)))?;
@@ -369,12 +397,35 @@ fn send_to_seccomp_listener(
 
 /// Puts the new process in its cgroup: the container's new one (with its
 /// resources applied) or, for exec, the existing directories.
-fn place_in_cgroup(ctx: &LaunchContext<'_>, pid: libc::pid_t) -> Result<()> {
-    if let Some(cgroup) = ctx.cgroup {
+/// Creates the container's cgroup (if this launch makes one) and writes its
+/// resources: work done while the children set up their namespaces.
+fn make_cgroup(ctx: &LaunchContext<'_>) -> Result<Option<CgroupManager>> {
+    let CgroupSetup::Create(make) = &ctx.cgroup else {
+        return Ok(None);
+    };
+    let Some(make) = make.borrow_mut().take() else {
+        return Ok(None);
+    };
+    let created = make()?;
+    if let Some(cgroup) = &created {
         cgroup.apply(ctx.resources)?;
+    }
+    Ok(created)
+}
+
+fn place_in_cgroup(
+    ctx: &LaunchContext<'_>,
+    created: Option<&CgroupManager>,
+    pid: libc::pid_t,
+) -> Result<()> {
+    if let Some(cgroup) = created {
         cgroup.add_process(pid)?;
     }
-    for dir in ctx.join_cgroup.iter().flat_map(|m| m.values()) {
+    let joined = match &ctx.cgroup {
+        CgroupSetup::Join(paths) => Some(*paths),
+        _ => None,
+    };
+    for dir in joined.iter().flat_map(|m| m.values()) {
         let procs = dir.join("cgroup.procs");
         std::fs::write(&procs, pid.to_string())
             .map_err(|e| Error::sys(format!("join cgroup {}", dir.display()), e))?;

@@ -44,8 +44,24 @@ pub struct RootfsContext<'a> {
     pub no_pivot: bool,
 }
 
-/// Everything before the switch of root: propagation, the bind of the
-/// rootfs onto itself, the config's mounts and /dev.
+/// Which of the config's mounts wait for init's cgroup (and cgroup
+/// namespace): the cgroup mounts and every later mount below one of them.
+fn deferred_mounts(mounts: &[Mount]) -> Vec<bool> {
+    let mut deferred: Vec<bool> = Vec::with_capacity(mounts.len());
+    for (i, m) in mounts.iter().enumerate() {
+        let under_deferred = mounts[..i]
+            .iter()
+            .zip(&deferred)
+            .any(|(earlier, d)| *d && m.destination().starts_with(earlier.destination()));
+        deferred.push(m.typ().as_deref() == Some("cgroup") || under_deferred);
+    }
+    deferred
+}
+
+/// Everything before the switch of root that does not depend on init's
+/// cgroup: propagation, the bind of the rootfs onto itself, the config's
+/// mounts but the cgroup ones, and /dev. Runs while the runtime is still
+/// placing init in its cgroup.
 pub fn prepare(ctx: &RootfsContext<'_>) -> Res {
     let slash = cstr("/").map_err(|e| ChildError::io("/", &e))?;
     // Keep our mounts from reaching the host (and the host's from reaching
@@ -70,8 +86,10 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Res {
         sys::open(&rootfs_c, libc::O_PATH | libc::O_DIRECTORY, 0),
     )?;
     let mounts = ctx.spec.mounts().clone().unwrap_or_default();
-    for m in &mounts {
-        mount_one(ctx, root.as_fd(), m)?;
+    for (m, deferred) in mounts.iter().zip(deferred_mounts(&mounts)) {
+        if !deferred {
+            mount_one(ctx, root.as_fd(), m)?;
+        }
     }
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
@@ -80,6 +98,25 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Res {
     if !dev_is_bind {
         devices::create_devices(ctx, root.as_fd())?;
         devices::create_dev_symlinks(root.as_fd())?;
+    }
+    Ok(())
+}
+
+/// The mounts [`prepare`] left for after init is in its cgroup (and has
+/// unshared its cgroup namespace), in the config's order.
+pub fn mount_cgroup_dependent(ctx: &RootfsContext<'_>) -> Res {
+    let mounts = ctx.spec.mounts().clone().unwrap_or_default();
+    let deferred = deferred_mounts(&mounts);
+    if !deferred.contains(&true) {
+        return Ok(());
+    }
+    let rootfs_c = step(|| "rootfs path".into(), cstr(ctx.rootfs))?;
+    let root = step(
+        || format!("open {}", ctx.rootfs.display()),
+        sys::open(&rootfs_c, libc::O_PATH | libc::O_DIRECTORY, 0),
+    )?;
+    for (m, _) in mounts.iter().zip(deferred).filter(|(_, d)| *d) {
+        mount_one(ctx, root.as_fd(), m)?;
     }
     Ok(())
 }

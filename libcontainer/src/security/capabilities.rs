@@ -81,6 +81,26 @@ impl CapabilityPlan {
         // Effective must stay within permitted at every step: widen
         // effective only after permitted is final.
         let current_permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
+        // A capability berth does not hold itself cannot be granted: name it
+        // rather than report capset's bare EPERM.
+        let mut missing: Vec<String> = self
+            .permitted
+            .iter()
+            .chain(&self.effective)
+            .filter(|c| !current_permitted.contains(c))
+            .map(|c| c.to_string())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            return Err(ChildError::msg(
+                "process.capabilities",
+                format!(
+                    "{} cannot be granted: berth does not hold it (the host withheld it from berth's bounding set)",
+                    missing.join(", ")
+                ),
+            ));
+        }
         let interim: CapsHashSet = self
             .effective
             .intersection(&current_permitted)
