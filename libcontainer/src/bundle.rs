@@ -567,7 +567,10 @@ fn validate_paths(spec: &Spec) -> Result<(), BundleError> {
             nul(format!("process.args[{i}]"), a.as_bytes())?;
         }
     }
-    for (field, name) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+    for (field, name) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
         let name = name.as_deref().unwrap_or_default();
         nul(field.into(), name.as_bytes())?;
         if name.len() > MAX_HOSTNAME {
@@ -606,8 +609,8 @@ fn check_proc_mount(m: &oci_spec::runtime::Mount, dest: &Path) -> Result<(), Str
         return Ok(());
     }
     let typ = m.typ().as_deref().unwrap_or_default();
-    let bind = crate::rootfs::mount_options::parse(m.options().as_deref().unwrap_or_default())
-        .is_bind();
+    let bind =
+        crate::rootfs::mount_options::parse(m.options().as_deref().unwrap_or_default()).is_bind();
     if dest == Path::new("/proc") {
         if !bind && typ == "proc" {
             return Ok(());
