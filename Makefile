@@ -36,3 +36,24 @@ test: deps
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)
+
+# Fuzzing (cargo-fuzz / libFuzzer on the stable toolchain via RUSTC_BOOTSTRAP):
+# each target for FUZZ_SECONDS. New inputs go to fuzz/work/corpus/<target>,
+# crashes to fuzz/artifacts/<target>. `make test` replays fuzz/corpus/ (see
+# integration-tests/tests/hostile.rs), no nightly needed.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config state cli
+.PHONY: fuzz soak
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	    mkdir -p work/corpus/$$t && \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t work/corpus/$$t corpus/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
+# The long soak (root): 1000 sequential runs, then 32-way concurrent runs,
+# checking for leaked fds, mounts, cgroups, state dirs and zombies.
+soak: deps
+	$(CARGO) build --workspace
+	$(CARGO) test -p integration-tests --test soak_long -- --ignored --nocapture --test-threads=1
