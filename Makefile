@@ -31,6 +31,16 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace
+	# The OCI runtime-tools validation suite: every program berth passed
+	# before must still pass (conformance/runtime-tools/expected-berth.txt).
+	conformance/runtime-tools/setup.sh
+	RUNTIME=target/debug/berth conformance/runtime-tools/run.sh \
+	    --check-expected conformance/runtime-tools/expected-berth.txt
+	# containerd (ctr and CRI), Docker and Podman driving berth end to end.
+	conformance/engines/install.sh
+	conformance/engines/run.sh --runtime target/debug/berth \
+	    --known-failures conformance/engines/known-failures-berth.txt
+	# Last, so cargo's own summary closes the output.
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 clean:
