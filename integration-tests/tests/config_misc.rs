@@ -163,3 +163,32 @@ fn json_log_format_carries_the_error() {
         "{text}"
     );
 }
+
+#[test]
+fn without_a_mount_namespace_the_host_mounts_stay_untouched() {
+    require_root!();
+    let env = Env::new("nomntns");
+    let mut bundle = Bundle::new(&env);
+    bundle.remove_namespace("mount");
+    bundle.set_sh("ls /; readlink /proc/self/ns/mnt 2>/dev/null; echo done");
+    std::fs::write(bundle.rootfs().join("marker-in-rootfs"), "").unwrap();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(out.code, 0, "{}", out.describe());
+    // The process saw the bundle's root, through chroot.
+    assert!(
+        out.stdout.contains("marker-in-rootfs"),
+        "{}",
+        out.describe()
+    );
+    // Nothing was mounted in (or removed from) the runtime's namespace, and
+    // the skipped settings were reported.
+    assert_eq!(before, after, "the host's mount table changed");
+    assert!(
+        out.stderr.contains("mounts: not applied"),
+        "{}",
+        out.describe()
+    );
+}

@@ -452,12 +452,6 @@ const REJECTED: &[Case] = &[
             .unwrap()
             .push(json!({"type": "ipc"}))
     }),
-    case("no mount namespace", "linux.namespaces", |_, c, _| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "mount");
-    }),
     case(
         "namespace path that does not exist",
         "linux.namespaces[",

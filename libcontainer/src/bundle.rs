@@ -24,6 +24,8 @@ pub struct Bundle {
     pub rootfs: PathBuf,
     /// The parsed config.
     pub spec: Spec,
+    /// config.json as read (kept in the state directory for exec).
+    pub raw_config: String,
 }
 
 impl Bundle {
@@ -60,7 +62,12 @@ impl Bundle {
                 format!("{} is not a directory", rootfs.display()),
             ));
         }
-        Ok(Bundle { path, rootfs, spec })
+        Ok(Bundle {
+            path,
+            rootfs,
+            spec,
+            raw_config: text,
+        })
     }
 }
 

@@ -138,7 +138,11 @@ impl ContainerBuilder {
             })?)),
             None => console_pair,
         };
-        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: load bundle");
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            peak_kb = crate::sys::peak_rss_kb(),
+            "phase: load bundle"
+        );
         let dir = StateDir::create(&self.root, &self.id)?;
         let mut guard = CleanupGuard {
             dir: Some(dir),
@@ -194,12 +198,21 @@ impl ContainerBuilder {
             cgroup_paths: HashMap::new(),
             own_pid_namespace: ns.own_pid,
             hooks: spec.hooks().clone(),
-            config: Some(Box::new(spec.clone())),
+            terminal: spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false),
         };
+        dir.save_config(&bundle.raw_config)?;
         dir.save(&saved)?;
         crate::fault::point("create:after-state-dir");
         let linux = spec.linux().clone().unwrap_or_default();
-        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: state dir");
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            peak_kb = crate::sys::peak_rss_kb(),
+            "phase: state dir"
+        );
         let fifo = if wait_for_start {
             let path = dir.fifo_path();
             let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
@@ -291,7 +304,11 @@ impl ContainerBuilder {
         if let Some(pid_file) = &self.pid_file {
             write_pid_file(pid_file, pid)?;
         }
-        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: created");
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            peak_kb = crate::sys::peak_rss_kb(),
+            "phase: created"
+        );
         Ok(saved)
     }
 
@@ -511,11 +528,19 @@ impl Container {
 
     /// Whether the config's process has a terminal.
     fn config_wants_terminal(&self) -> bool {
-        self.saved
-            .config
-            .as_ref()
-            .and_then(|c| c.process().as_ref().and_then(|p| p.terminal()))
-            .unwrap_or(false)
+        self.saved.terminal
+    }
+
+    /// The config the container was created with.
+    pub fn config(&self) -> Result<oci_spec::runtime::Spec> {
+        let p = self.dir.join(state::CONFIG_FILE);
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Error::State(StateError::Corrupt {
+                id: self.saved.id.clone(),
+                message: format!("{}: {e}", p.display()),
+            })
+        })?;
+        Ok(crate::bundle::parse_config(&text)?)
     }
 
     /// The current status, derived from the live process.
@@ -589,7 +614,11 @@ impl Container {
                 self.wrong_status(Status::Stopped, "the container process exited before start")
             );
         }
-        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: started");
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            peak_kb = crate::sys::peak_rss_kb(),
+            "phase: started"
+        );
         self.run_lifecycle_hooks(HookKind::Poststart, Status::Running);
         Ok(())
     }

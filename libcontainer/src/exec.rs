@@ -47,17 +47,16 @@ impl Container {
     /// The process of the container's config: the base `exec` starts from
     /// when only args are given.
     pub fn config_process(&self) -> Result<Process> {
-        self.saved
-            .config
-            .as_ref()
-            .and_then(|c| c.process().clone())
+        self.config()?
+            .process()
+            .clone()
             .ok_or_else(|| self.no_config())
     }
 
     fn no_config(&self) -> Error {
         Error::State(crate::error::StateError::Corrupt {
             id: self.saved.id.clone(),
-            message: "state has no config (created by an older berth?)".into(),
+            message: "its config has no process".into(),
         })
     }
 
@@ -82,7 +81,7 @@ impl Container {
             }
             _ => return Err(self.wrong_status(status, "cannot exec in a stopped container")),
         }
-        let mut spec = *self.saved.config.clone().ok_or_else(|| self.no_config())?;
+        let mut spec = self.config()?;
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(BundleError::invalid("process.args", "must name a program to run").into());
         }

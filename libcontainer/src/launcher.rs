@@ -104,7 +104,11 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
     } else {
         spawn_helper(&plan, &mut chan, child_chan, ctx)?
     };
-    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: clone");
+    tracing::debug!(
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        peak_kb = crate::sys::peak_rss_kb(),
+        "phase: clone"
+    );
     let created = match make_cgroup(ctx) {
         Ok(c) => c,
         Err(e) => {
@@ -113,12 +117,20 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             return Err(e);
         }
     };
-    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: cgroup ready");
+    tracing::debug!(
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        peak_kb = crate::sys::peak_rss_kb(),
+        "phase: cgroup ready"
+    );
     let result = converse(&plan, &mut chan, &intermediate, ctx, created.as_ref());
     match result {
         Ok(pid) => {
             intermediate.reap();
-            tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "phase: init ready");
+            tracing::debug!(
+                ms = t0.elapsed().as_secs_f64() * 1e3,
+                peak_kb = crate::sys::peak_rss_kb(),
+                "phase: init ready"
+            );
             Ok(pid)
         }
         Err((init_pid, err)) => {

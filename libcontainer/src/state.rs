@@ -15,6 +15,8 @@ use crate::error::StateError;
 /// Name of the FIFO that keeps a created container waiting for `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// The container's config, as created.
+pub const CONFIG_FILE: &str = "config.json";
 /// Longest container ID accepted.
 pub const MAX_ID_LEN: usize = 1024;
 
@@ -75,10 +77,9 @@ pub struct SavedState {
     /// The config's hooks (poststart and poststop run after create returned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    /// The config the container was created with (exec starts from its
-    /// process, namespaces and seccomp profile; the bundle may change).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<Box<oci_spec::runtime::Spec>>,
+    /// Whether the config's process has a terminal.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// The JSON `state` prints: the runtime spec's state plus runc's extras.
@@ -224,6 +225,14 @@ impl StateDir {
     /// Path of the exec FIFO.
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
+    }
+
+    /// Keeps the config the container was created with (exec starts from
+    /// its process, namespaces and seccomp profile; the bundle may change
+    /// meanwhile). Stored as read, so saving costs no serialisation.
+    pub fn save_config(&self, raw: &str) -> Result<(), StateError> {
+        let p = self.path.join(CONFIG_FILE);
+        std::fs::write(&p, raw).map_err(io_err("write", &p))
     }
 
     /// Writes state.json atomically (write to a temp file, then rename).
