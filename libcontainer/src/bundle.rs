@@ -73,6 +73,11 @@ impl Bundle {
 
 /// Parses config.json text; errors carry the JSON path, line and column.
 pub fn parse_config(text: &str) -> Result<Spec, BundleError> {
+    // The plain parser first: the path-tracking one instantiates a second
+    // copy of every Deserialize impl, code only a broken config needs.
+    if let Ok(spec) = serde_json::from_str::<Spec>(text) {
+        return Ok(spec);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
