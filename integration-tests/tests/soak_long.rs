@@ -29,6 +29,21 @@ fn stats(times: &mut [Duration]) -> String {
     )
 }
 
+/// The known start race (see concurrency.rs,
+/// start_of_a_container_that_exits_at_once_succeeds): `run` of a container
+/// that exits at once may fail with this. Counted and reported, not a leak.
+const START_RACE: &str = "the container process exited before start";
+
+/// Exit 0, or the known start race (returns true then).
+#[track_caller]
+fn ok_or_start_race(out: &Out, what: &str) -> bool {
+    if out.code == 1 && out.stderr.contains(START_RACE) {
+        return true;
+    }
+    assert_eq!(out.code, 0, "{what}:\n{}", out.describe());
+    false
+}
+
 /// A config.json of its own for `id`, sharing `b`'s rootfs.
 fn bundle_for(env: &Env, b: &Bundle, id: &str) -> String {
     let dir = env.dir().join(format!("cfg-{id}"));
@@ -51,12 +66,13 @@ fn soak_sequential_runs() {
     let before = Snapshot::take(&env);
     let t0 = Instant::now();
     let mut times = Vec::with_capacity(runs);
+    let mut races = 0;
     for i in 0..runs {
         let id = env.new_id();
         let t = Instant::now();
         let out = env.run(&mut b, &id);
         times.push(t.elapsed());
-        assert_eq!(out.code, 0, "run #{i} ({id}):\n{}", out.describe());
+        races += usize::from(ok_or_start_race(&out, &format!("run #{i} ({id})")));
         if (i + 1) % 100 == 0 {
             assert_no_leaks(&before, &Snapshot::take(&env));
             assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
@@ -64,7 +80,7 @@ fn soak_sequential_runs() {
     }
     assert_no_leaks(&before, &Snapshot::take(&env));
     eprintln!(
-        "SOAK sequential: {runs} runs in {:.1}s, leaks 0; per run {}",
+        "SOAK sequential: {runs} runs in {:.1}s, leaks 0, start races {races}; per run {}",
         t0.elapsed().as_secs_f64(),
         stats(&mut times)
     );
@@ -82,6 +98,7 @@ fn soak_concurrent_runs() {
     let before = Snapshot::take(&env);
     let t0 = Instant::now();
     let mut wave_times = Vec::with_capacity(waves);
+    let mut races = 0;
     for wave in 0..waves {
         let t = Instant::now();
         let runs: Vec<Running> = (0..WIDTH)
@@ -92,14 +109,15 @@ fn soak_concurrent_runs() {
             .collect();
         for r in runs {
             let out = r.wait(Duration::from_secs(120));
-            assert_eq!(out.code, 0, "wave {wave}:\n{}", out.describe());
+            races += usize::from(ok_or_start_race(&out, &format!("wave {wave}")));
         }
         wave_times.push(t.elapsed());
         assert_no_leaks(&before, &Snapshot::take(&env));
         assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
     }
     eprintln!(
-        "SOAK concurrent: {} runs ({waves} waves of {WIDTH}) in {:.1}s, leaks 0; per wave {}",
+        "SOAK concurrent: {} runs ({waves} waves of {WIDTH}) in {:.1}s, leaks 0, start races \
+         {races}; per wave {}",
         waves * WIDTH,
         t0.elapsed().as_secs_f64(),
         stats(&mut wave_times)
