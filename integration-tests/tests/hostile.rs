@@ -452,11 +452,8 @@ const REJECTED: &[Case] = &[
             .unwrap()
             .push(json!({"type": "ipc"}))
     }),
-    case("no mount namespace", "linux.namespaces", |_, c, _| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|n| n["type"] != "mount");
+    case("domainname of 100 kB", "domainname", |_, c, _| {
+        c["domainname"] = json!("d".repeat(100_000))
     }),
     case(
         "namespace path that does not exist",
