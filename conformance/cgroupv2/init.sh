@@ -204,16 +204,34 @@ else
 fi
 
 # --- pause and resume ------------------------------------------------------------
+# A ticker counts in /dev/shm every 50 ms: frozen, it stops.
 frozen() { sed -n 's/^frozen //p' "$CG/$1/cgroup.events"; }
-if $B pause res 2>/tmp/err; then
-    check "pause: cgroup.freeze" 1 "$(cgfile res cgroup.freeze)"
-    check "pause: cgroup.events frozen" 1 "$(frozen res)"
-    check "pause: init is stopped" S "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' /proc/$pid/status)"
-    $B resume res 2>/tmp/err || bad "resume: $(cat /tmp/err)"
-    check "resume: cgroup.freeze" 0 "$(cgfile res cgroup.freeze)"
-    check "resume: cgroup.events frozen" 0 "$(frozen res)"
+config tick '["sh","-c","i=0; while :; do i=$((i+1)); echo $i >/dev/shm/t; sleep 0.05; done"]' '{}'
+if create tick && $B start tick; then
+    tpid=$($B state tick | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+    tfile=/proc/$tpid/root/dev/shm/t
+    sleep 0.3
+    if $B pause tick 2>/tmp/err; then
+        check "pause: cgroup.freeze" 1 "$(cgfile tick cgroup.freeze)"
+        check "pause: cgroup.events frozen" 1 "$(frozen tick)"
+        a=$(cat $tfile)
+        sleep 0.5
+        check "pause: the ticker stands still" "$a" "$(cat $tfile)"
+        $B resume tick 2>/tmp/err || bad "resume: $(cat /tmp/err)"
+        check "resume: cgroup.freeze" 0 "$(cgfile tick cgroup.freeze)"
+        check "resume: cgroup.events frozen" 0 "$(frozen tick)"
+        sleep 0.5
+        b=$(cat $tfile)
+        if [ "$b" != "$a" ]; then ok "resume: the ticker runs again"; else bad "resume: the ticker stands still"; fi
+        # delete --force of a paused container
+        $B pause tick
+    else
+        bad "pause: $(cat /tmp/err)"
+    fi
+    $B delete -f tick 2>/tmp/err || bad "delete -f of a paused container: $(cat /tmp/err)"
+    if [ -e "$CG/tick" ]; then bad "delete -f of a paused container left $CG/tick"; else ok "delete -f of a paused container leaves no cgroup"; fi
 else
-    bad "pause: $(cat /tmp/err)"
+    bad "tick: $(cat /tmp/err)"
 fi
 
 # --- statistics (compared with the files) ----------------------------------------------
@@ -242,9 +260,11 @@ if [ -e "$CG/res" ]; then bad "delete: $CG/res still exists"; else ok "delete -f
 config oom '["dd","if=/dev/zero","of=/dev/null","bs=64M","count=1"]' \
     '{"memory":{"limit":16777216,"swap":16777216}}'
 if create oom; then
-    $B events oom >/tmp/oom.events 2>/tmp/oom.err &
+    # Start once the event stream runs (its first stats event is out).
+    $B events --interval 100ms oom >/tmp/oom.events 2>/tmp/oom.err &
     evpid=$!
-    sleep 0.5
+    i=0
+    while [ $i -lt 100 ] && ! grep -q '"type":"stats"' /tmp/oom.events; do sleep 0.1; i=$((i + 1)); done
     $B start oom
     i=0
     while [ $i -lt 100 ] && kill -0 $evpid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
