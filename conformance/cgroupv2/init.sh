@@ -320,6 +320,22 @@ else
     bad "devup: $(cat /tmp/err)"
 fi
 
+# --- BFQ: weights go to io.bfq.weight as they are -------------------------------------
+# (loaded late: once BFQ is there, every cgroup has io.bfq.weight)
+if insmod /lib/modules/bfq.ko 2>/tmp/insmod.err; then
+    echo bfq >/sys/block/nullb1/queue/scheduler
+    config bfq "$SLEEP" "{\"blockIO\":{\"weight\":300,\"weightDevice\":[{\"major\":$MAJ,\"minor\":1,\"weight\":700}]}}"
+    if create bfq; then
+        check "io.bfq.weight (blockIO.weight 300, weightDevice $NB1 700)" "default 300;$NB1 700" \
+            "$(cgfile bfq io.bfq.weight)"
+        $B delete -f bfq
+    else
+        bad "io.bfq.weight: $(cat /tmp/err)"
+    fi
+else
+    bad "io.bfq.weight: insmod bfq: $(cat /tmp/insmod.err)"
+fi
+
 # --- what v2 cannot express, and bad unified keys -----------------------------------------
 config e1 "$SLEEP" '{"memory":{"kernel":1048576}}'
 expect_error "memory.kernel refused" e1 "linux.resources.memory.kernel: cgroup v2 has no separate kernel memory limit"

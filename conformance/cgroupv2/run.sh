@@ -9,7 +9,7 @@
 #                  copied; default: a static release build made here with
 #                  +crt-static and Debian's libseccomp.a)
 #   --keep         keep the work directory (initramfs, console log)
-#   --timeout S    stop the guest after S seconds (default 600)
+#   --timeout S    stop the guest after S seconds (default 300)
 # Needs root only to install missing packages (qemu-system-x86,
 # linux-image-amd64, busybox-static, iproute2, cpio); installs nothing when
 # they are there. Exit status: 0 when every check passed.
@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 berth=""
 keep=0
-limit=600
+limit=300
 while (($#)); do
     case $1 in
     --berth) berth=$2; shift 2 ;;
@@ -94,9 +94,9 @@ cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"
 
 # Kernel modules the checks need: null_blk disks for io.* and the device
-# filter, a dummy
+# filter, the BFQ scheduler for io.bfq.weight, a dummy
 # netdev and soft-RoCE for rdma.max. Copied decompressed (busybox insmod).
-for m in kernel/fs/configfs/configfs.ko kernel/drivers/block/null_blk/null_blk.ko \
+for m in kernel/fs/configfs/configfs.ko kernel/drivers/block/null_blk/null_blk.ko kernel/block/bfq.ko \
     kernel/drivers/net/dummy.ko \
     kernel/crypto/crc32_generic.ko kernel/net/ipv4/udp_tunnel.ko kernel/net/ipv6/ip6_udp_tunnel.ko \
     kernel/drivers/infiniband/core/ib_core.ko kernel/drivers/infiniband/core/ib_uverbs.ko \
