@@ -723,6 +723,130 @@ mod tests {
         assert_eq!(blkio_to_io_weight(1000), 10_000);
     }
 
+    /// A directory with the files of a v2 cgroup (plain files: each write
+    /// replaces the content, so a multi-line file shows its last line).
+    fn fake_cgroup(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-v2-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (f, v) in [
+            (
+                "cgroup.controllers",
+                "cpuset cpu io memory hugetlb pids rdma",
+            ),
+            ("memory.max", "max"),
+            ("memory.swap.max", "max"),
+            ("memory.low", "0"),
+            ("memory.high", "max"),
+            ("memory.current", "4096"),
+            ("cpu.weight", "100"),
+            ("cpu.max", "max 100000"),
+            ("cpu.max.burst", "0"),
+            ("cpu.idle", "0"),
+            ("cpuset.cpus", ""),
+            ("cpuset.mems", ""),
+            ("pids.max", "max"),
+            ("io.weight", "default 100"),
+            ("io.max", ""),
+            ("rdma.max", ""),
+        ] {
+            std::fs::write(dir.join(f), v).unwrap();
+        }
+        dir
+    }
+
+    fn read(dir: &Path, f: &str) -> String {
+        std::fs::read_to_string(dir.join(f)).unwrap()
+    }
+
+    #[test]
+    fn fields_go_to_their_v2_files() {
+        let dir = fake_cgroup("fields");
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864, "reservation": -1, "swap": 100663296},
+            "cpu": {"shares": 1024, "quota": 25000, "burst": 1000, "idle": 1,
+                    "cpus": "0-1", "mems": "0"},
+            "pids": {"limit": -1},
+            "blockIO": {"weight": 10,
+                        "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]},
+            "rdma": {"mlx5_0": {"hcaHandles": 3}},
+            "unified": {"memory.high": "1000000"}
+        }))
+        .unwrap();
+        apply(&dir, &res, false).unwrap();
+        assert_eq!(read(&dir, "memory.max"), "67108864");
+        assert_eq!(read(&dir, "memory.swap.max"), "33554432");
+        assert_eq!(read(&dir, "memory.low"), "max");
+        assert_eq!(read(&dir, "cpu.weight"), "39");
+        assert_eq!(read(&dir, "cpu.max"), "25000 100000");
+        assert_eq!(read(&dir, "cpu.max.burst"), "1000");
+        assert_eq!(read(&dir, "cpu.idle"), "1");
+        assert_eq!(read(&dir, "cpuset.cpus"), "0-1");
+        assert_eq!(read(&dir, "cpuset.mems"), "0");
+        assert_eq!(read(&dir, "pids.max"), "max");
+        assert_eq!(read(&dir, "io.weight"), "default 1");
+        assert_eq!(read(&dir, "io.max"), "8:0 wiops=max");
+        assert_eq!(read(&dir, "rdma.max"), "mlx5_0 hca_handle=3");
+        assert_eq!(read(&dir, "memory.high"), "1000000");
+
+        // An update with the period alone keeps the quota; swap alone
+        // counts against the limit in force.
+        let upd: LinuxResources = serde_json::from_value(serde_json::json!({
+            "cpu": {"period": 50000}, "memory": {"swap": 134217728}
+        }))
+        .unwrap();
+        apply(&dir, &upd, false).unwrap();
+        assert_eq!(read(&dir, "cpu.max"), "25000 50000");
+        assert_eq!(read(&dir, "memory.swap.max"), "67108864");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn v2_refusals_name_the_field() {
+        let dir = fake_cgroup("refusals");
+        let fails = |v: serde_json::Value, want: &str| {
+            let res: LinuxResources = serde_json::from_value(v.clone()).unwrap();
+            let e = apply(&dir, &res, false).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{v}: {e}");
+        };
+        fails(
+            serde_json::json!({"unified": {"memory.nope": "1"}}),
+            "linux.resources.unified.memory.nope: the cgroup has no file memory.nope",
+        );
+        fails(
+            serde_json::json!({"unified": {"misc.max": "x 1"}}),
+            "linux.resources.unified.misc.max: the misc controller is not",
+        );
+        fails(
+            serde_json::json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]}),
+            "linux.resources.hugepageLimits[0].pageSize: 3MB pages are not supported",
+        );
+        fails(
+            serde_json::json!({"blockIO": {"weight": 5}}),
+            "linux.resources.blockIO.weight: 5 is below 10",
+        );
+        fails(
+            serde_json::json!({"memory": {"limit": 1024, "checkBeforeUpdate": true}}),
+            "linux.resources.memory.limit: 1024 is below the current usage of 4096 bytes",
+        );
+        fails(
+            serde_json::json!({"memory": {"kernel": 1024}}),
+            "linux.resources.memory.kernel: cgroup v2 has no separate kernel memory limit",
+        );
+        std::fs::remove_file(dir.join("memory.swap.max")).unwrap();
+        fails(
+            serde_json::json!({"memory": {"limit": 1048576, "swap": 2097152}}),
+            "linux.resources.memory.swap: cannot limit swap: this kernel has no swap accounting",
+        );
+        // Without swap accounting, "no swap beyond memory" needs no file.
+        let res: LinuxResources = serde_json::from_value(
+            serde_json::json!({"memory": {"limit": 1048576, "swap": 1048576}}),
+        )
+        .unwrap();
+        apply(&dir, &res, false).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn swap_is_converted_to_swap_alone() {
         // memory+swap 96M with 64M of memory: 32M of swap.
