@@ -40,8 +40,17 @@ test: deps
 	conformance/engines/install.sh
 	conformance/engines/run.sh --runtime target/debug/berth \
 	    --known-failures conformance/engines/known-failures-berth.txt
+	# cgroup v2 in a QEMU guest (TCG): every linux.resources field, the
+	# eBPF device filter, update, pause, OOM events, delete. Installs
+	# qemu-system-x86 and linux-image-amd64 when missing.
+	conformance/cgroupv2/run.sh --berth target/debug/berth
 	# Last, so cargo's own summary closes the output.
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
+
+# The cgroup v2 lane alone (QEMU guest), with a static release build of berth.
+.PHONY: cgroupv2
+cgroupv2:
+	conformance/cgroupv2/run.sh
 
 clean:
 	$(CARGO) clean

@@ -156,8 +156,10 @@ def markdown(summary, svg_name):
               for o in ("crun", "runc")]
         add("| peak RSS of create | " + " | ".join(cells) + " | " + " | ".join(br) + " | – |")
     add("")
-    add("– : not measured for that column; n/a: the runtime cannot do it yet (see the "
-        "benchmark's table).")
+    any_na = any("median" not in r for b in summary["benchmarks"]
+                 for r in b["results"].values())
+    add("– : not measured for that column." + (
+        " n/a: the runtime cannot do it yet (see the benchmark's table)." if any_na else ""))
     add("")
 
     add("## Machine")
@@ -202,8 +204,8 @@ def markdown(summary, svg_name):
     add("- Bundle: busybox-static with its applet symlinks, `etc/passwd`, `etc/group`; "
         "config from `runc spec` (read-only root, the default namespaces, mounts, "
         "capabilities and masked paths) with `terminal: false` and args `[\"/bin/true\"]`.")
-    add("- All runtimes run in one private mount namespace where the host's cgroup2 mount "
-        f"is hidden: cgroups {m['cgroups']}. Each runtime has its own `--root` on /run (tmpfs).")
+    add(f"- cgroups: {m['cgroups']}; all runtimes run in that same mount namespace, each "
+        "with its own `--root` on /run (tmpfs).")
     add(f"- Seccomp profile (written by `lib/seccomp_profile.py`): default action "
         f"`SCMP_ACT_ERRNO`, architectures x86_64, x86 and x32; {c['seccomp_profile']}.")
     add(f"- Throughput: {c['throughput_containers']} containers `run` through "
@@ -276,8 +278,9 @@ def markdown(summary, svg_name):
     add("```")
     add("")
     add("It writes `conformance/bench/results/summary.json` and `summary.csv` and "
-        "regenerates this page and the chart. `bench.sh --quick` is a smoke test whose "
-        "output stays in `conformance/bench/work/`.")
+        "regenerates this page and the chart. `BERTH=/path/to/berth` benchmarks another "
+        "build (`BENCH_BERTH_COMMIT` names its revision); `bench.sh --quick` is a smoke "
+        "test whose output stays in `conformance/bench/work/`.")
     return "\n".join(L) + "\n"
 
 

@@ -217,3 +217,27 @@ fn start_after_a_crashed_start_does_not_hang() {
     let second = second.expect("the second start hung");
     assert_eq!(second.code, 1, "{}", second.describe());
 }
+
+/// Killed after the cgroup directories exist but before state.json records
+/// them: `delete --force` must still remove them (the state has the
+/// config, and with it linux.cgroupsPath).
+#[test]
+#[ignore = "berth bug: a create killed between making the cgroup and saving its paths leaves empty cgroup directories that delete --force does not know about"]
+fn sigkill_before_the_cgroup_is_recorded_leaks_nothing() {
+    require_root!();
+    let env = Env::exclusive("faultcgroup");
+    let mut b = Bundle::new(&env);
+    b.set_args(&["sleep", "100"]);
+    let id = env.new_id();
+    env.prepare(&mut b, &id);
+    let bp = b.path().display().to_string();
+    let before = Snapshot::take(&env);
+    let (code, stderr) = berth_with_fault(
+        &env,
+        "create:cgroup-not-yet-recorded",
+        &["create", "--bundle", &bp, &id],
+    );
+    assert_eq!(code, SIGKILLED, "{stderr}");
+    env.berth(&["delete", "--force", &id]).ok();
+    assert_no_leaks(&before, &Snapshot::take(&env));
+}

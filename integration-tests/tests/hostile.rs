@@ -452,6 +452,9 @@ const REJECTED: &[Case] = &[
             .unwrap()
             .push(json!({"type": "ipc"}))
     }),
+    case("domainname of 100 kB", "domainname", |_, c, _| {
+        c["domainname"] = json!("d".repeat(100_000))
+    }),
     case(
         "namespace path that does not exist",
         "linux.namespaces[",
@@ -784,6 +787,36 @@ fn init_killed_before_ready_fails_create() {
     };
     assert_eq!(out.code, 1, "{}", out.describe());
     assert_no_leaks(&before, &Snapshot::take(&env));
+}
+
+/// Signal names out of range (found by the `cli` fuzz target): each must be
+/// refused with exit 1 and one line, never sent as signal 0 (a silent
+/// no-op), as a negative or out-of-range number, or crash berth on an
+/// integer overflow.
+#[test]
+#[ignore = "berth bug: parse_signal takes RTMIN+-34 as signal 0, RTMIN+-99 as -65 and RTMAX--5 as 69, and panics on an overflow with RTMIN+2147483647 (debug build)"]
+fn kill_with_out_of_range_realtime_signals_is_refused() {
+    require_root!();
+    let env = Env::new("badsignal");
+    let mut b = Bundle::new(&env);
+    b.set_args(&["sleep", "100"]);
+    let id = env.new_id();
+    env.create(&mut b, &id).ok();
+    let mut bad = vec![];
+    for sig in [
+        "RTMIN+-34",
+        "RTMIN+-99",
+        "RTMAX--5",
+        "RTMIN+2147483647",
+        "RTMAX--2147483647",
+    ] {
+        let out = env.berth(&["kill", &id, sig]);
+        if out.code != 1 || out.stderr.lines().count() != 1 {
+            bad.push(format!("kill {sig}: {}", out.describe()));
+        }
+    }
+    env.berth(&["delete", "--force", &id]).ok();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 // ---------------------------------------------------------------------------

@@ -264,6 +264,7 @@ impl ContainerBuilder {
                 Err(e) => return Err(e.into()),
             };
             let paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
+            crate::fault::point("create:cgroup-not-yet-recorded");
             *created_paths.borrow_mut() = Some(paths.clone());
             let mut with_paths = saved.clone();
             with_paths.cgroup_paths = paths;

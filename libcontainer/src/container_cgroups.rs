@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::cgroups::oom::OomNotifier;
 use crate::cgroups::stats::{Event, Stats};
 use crate::cgroups::{self, ApplyMode, CgroupManager};
 use crate::container::Container;
@@ -167,13 +166,9 @@ impl Container {
             return Err(self.wrong_status(status, "events need a live container"));
         }
         let mgr = self.cgroup()?;
-        let notifier = match mgr.dir("memory") {
-            Some(d) => Some(
-                OomNotifier::register(d)
-                    .map_err(|e| Error::sys("register for OOM notifications", e))?,
-            ),
-            None => None,
-        };
+        let notifier = mgr
+            .oom_notifier()
+            .map_err(|e| Error::sys("register for OOM notifications", e))?;
         let event = |kind: &str, data: Option<Stats>| Event {
             kind: kind.to_string(),
             id: self.saved.id.clone(),

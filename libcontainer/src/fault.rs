@@ -20,6 +20,7 @@ pub(crate) const ENV: &str = "_BERTH_FAULT_POINT";
 #[allow(dead_code)]
 pub(crate) const POINTS: &[&str] = &[
     "create:after-state-dir",
+    "create:cgroup-not-yet-recorded",
     "create:after-cgroup",
     "launch:after-init-pid",
     "create:after-init-ready",

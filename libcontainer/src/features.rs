@@ -63,10 +63,10 @@ pub fn features() -> Value {
             "capabilities": capabilities(),
             "cgroup": {
                 "v1": v1,
-                "v2": false,
+                "v2": true,
                 "systemd": false,
                 "systemdUser": false,
-                "rdma": false
+                "rdma": true
             },
             "seccomp": {
                 "enabled": true,

@@ -1,6 +1,6 @@
 //! `linux.resources.devices`: the v1 devices controller's allow/deny lists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
@@ -37,15 +37,23 @@ pub(super) fn apply_v1(mgr: &CgroupManager, res: &LinuxResources) -> Result<(), 
     Ok(())
 }
 
-/// cgroup v2 has no devices controller: the rules need an eBPF program,
-/// which berth does not load yet.
-pub(super) fn apply_v2(_mgr: &CgroupManager, res: &LinuxResources) -> Result<(), CgroupError> {
-    if res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        tracing::warn!(
-            "linux.resources.devices: cgroup v2 device rules need an eBPF filter, which berth does not load yet"
-        );
+/// cgroup v2 has no devices controller: the config's rules and the default
+/// list become an eBPF program on the cgroup (see [`super::bpf`]), which
+/// replaces the one attached before.
+pub(super) fn apply_v2(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
+    let rules = res.devices().clone().unwrap_or_default();
+    let n = rules.len();
+    let all: Vec<LinuxDeviceCgroup> = rules.into_iter().chain(default_allowed()).collect();
+    match super::bpf::apply(dir, &all, n) {
+        // Loading a cgroup device program takes CAP_SYS_ADMIN in the initial
+        // user namespace; a rootless container reaches only the device
+        // nodes its user may open anyway.
+        Err(e) if crate::sys::effective_ids().0 != 0 => {
+            tracing::warn!("device rules are not enforced for a rootless container: {e}");
+            Ok(())
+        }
+        r => r,
     }
-    Ok(())
 }
 
 /// Devices every container may use whatever the config says (runc's list):
@@ -89,7 +97,7 @@ pub(super) fn check_rule(rule: &LinuxDeviceCgroup) -> Result<(), String> {
     }
     for (name, v) in [("major", rule.major()), ("minor", rule.minor())] {
         if let Some(v) = v {
-            if v < -1 {
+            if v < -1 || v > i64::from(u32::MAX) {
                 return Err(format!(
                     "{name} {v} is not a device number (-1 or absent: any)"
                 ));

@@ -6,18 +6,22 @@
 //! * [`validate`]: checks of the values and of what the host can apply,
 //!   run when the bundle is loaded (before anything exists) and by `update`.
 //! * [`v1`]: applying each field to the v1 controllers.
+//! * [`v2`]: the unified hierarchy: creation with the controllers it
+//!   needs, each field, cgroup.freeze, cgroup.kill.
+//! * [`bpf`]: the v2 device filter, an eBPF program berth assembles.
 //! * [`stats`]: the numbers `berth events` reports, in runc's JSON shape.
-//! * [`oom`]: OOM notifications from the v1 memory controller.
+//! * [`oom`]: OOM notifications (v1's eventfd, v2's memory.events).
 //!
-//! Only cgroup v1 (including the v1 side of a hybrid host) applies
-//! resources so far; on a pure cgroup v2 host every resource but the device
-//! rules is refused with an error naming the field, never ignored.
+//! A hybrid host (v1 controllers plus a cgroup2 mount beside them) applies
+//! resources through v1; a pure cgroup v2 host through v2.
 
+mod bpf;
 mod devices;
 pub mod oom;
 mod path;
 pub mod stats;
 mod v1;
+pub mod v2;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -152,8 +156,12 @@ pub fn check_supported(res: &LinuxResources) -> Result<(), BundleError> {
     validate::host(res, &validate::HostCgroups::probe()).map_err(to_bundle)
 }
 
-/// Whether the freezer says the cgroup is frozen.
+/// Whether the freezer says the cgroup is frozen (v1's freezer.state, or
+/// "frozen 1" in v2's cgroup.events).
 pub fn is_frozen(paths: &HashMap<String, PathBuf>) -> bool {
+    if let Some(dir) = paths.get(v2::KEY) {
+        return v2::is_frozen(dir);
+    }
     paths
         .get("freezer")
         .and_then(|p| std::fs::read_to_string(p.join("freezer.state")).ok())
@@ -200,6 +208,9 @@ impl CgroupManager {
         let given = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         path::check_cgroups_path(given.as_deref())?;
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        if v2 {
+            return Self::create_v2(given.as_deref(), id, &own);
+        }
         let (cgroup, display) = path::resolve(hier, given.as_deref(), id, &own);
         let dirs: HashMap<String, PathBuf> = cgroup
             .subsystems()
@@ -242,13 +253,82 @@ impl CgroupManager {
         })
     }
 
+    /// The v2 cgroup for `given` with the controllers enabled on the way.
+    /// runc's rules for v2: an absolute path from the root of the
+    /// hierarchy; a relative one (or the container ID) below the *parent*
+    /// of the runtime's own cgroup, since the runtime's own has processes
+    /// and cgroup v2 enables no controller below such a cgroup.
+    fn create_v2(given: Option<&str>, id: &str, own: &str) -> Result<CgroupManager, CgroupError> {
+        let root = Path::new(v2::ROOT);
+        let (dir, display) = match given.filter(|p| !p.is_empty()) {
+            Some(p) if p.starts_with('/') => (root.join(p.trim_start_matches('/')), p.to_string()),
+            other => {
+                let rel = other.unwrap_or(id);
+                let own = path::own_v2_path(own);
+                let base = Path::new(&own).parent().unwrap_or(Path::new(""));
+                (root.join(base).join(rel), rel.to_string())
+            }
+        };
+        if !procs_of(&dir).is_empty() {
+            return Err(op_err(
+                &display,
+                "create",
+                format!(
+                    "{} already has processes; linux.cgroupsPath must name a cgroup of the container's own",
+                    dir.display()
+                ),
+            ));
+        }
+        v2::create(&dir, &display)?;
+        Ok(CgroupManager {
+            path: display,
+            dirs: HashMap::from([(v2::KEY.to_string(), dir)]),
+            v2: true,
+        })
+    }
+
     /// The manager of an existing cgroup from the paths recorded in the
     /// container's state.
     pub fn from_paths(path: impl Into<String>, dirs: HashMap<String, PathBuf>) -> CgroupManager {
+        let v2 = dirs.contains_key(v2::KEY) || is_unified_host();
         CgroupManager {
             path: path.into(),
             dirs,
-            v2: is_unified_host(),
+            v2,
+        }
+    }
+
+    /// The one directory of a v2 cgroup.
+    fn unified_dir(&self) -> Result<&Path, CgroupError> {
+        self.dirs
+            .get(v2::KEY)
+            .or_else(|| self.dirs.values().next())
+            .map(PathBuf::as_path)
+            .ok_or_else(|| {
+                op_err(
+                    &self.path,
+                    "find the cgroup",
+                    "no cgroup directory recorded",
+                )
+            })
+    }
+
+    /// A notifier of the container's OOM kills: v1's eventfd on
+    /// memory.oom_control, or v2's memory.events. `None` without a memory
+    /// controller.
+    pub fn oom_notifier(&self) -> std::io::Result<Option<oom::OomNotifier>> {
+        if self.v2 {
+            let Ok(dir) = self.unified_dir() else {
+                return Ok(None);
+            };
+            if !dir.join("memory.events").exists() {
+                return Ok(None);
+            }
+            return oom::OomNotifier::register_v2(dir).map(Some);
+        }
+        match self.dir("memory") {
+            Some(d) => oom::OomNotifier::register(d).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -307,9 +387,10 @@ impl CgroupManager {
         // (containerd's CRI does): rewrite them then, as at create.
         let new_device_rules = res.devices().as_ref().is_some_and(|d| !d.is_empty());
         if self.v2 {
-            validate::refuse_on_v2(res)?;
-            if mode == ApplyMode::Create {
-                devices::apply_v2(self, res)?;
+            let dir = self.unified_dir()?;
+            v2::apply(dir, res, check_before_update)?;
+            if mode == ApplyMode::Create || new_device_rules {
+                devices::apply_v2(dir, res)?;
             }
             return Ok(());
         }
@@ -324,6 +405,9 @@ impl CgroupManager {
     /// FROZEN. If they cannot all be stopped the cgroup is thawed again and
     /// an error returned.
     pub fn freeze(&self) -> Result<(), CgroupError> {
+        if self.v2 {
+            return v2::set_frozen(self.unified_dir()?, &self.path, true);
+        }
         let freezer = self.freezer()?;
         freezer
             .freeze()
@@ -353,6 +437,9 @@ impl CgroupManager {
 
     /// Thaws the cgroup.
     pub fn thaw(&self) -> Result<(), CgroupError> {
+        if self.v2 {
+            return v2::set_frozen(self.unified_dir()?, &self.path, false);
+        }
         let freezer = self.freezer()?;
         freezer
             .thaw()
@@ -397,7 +484,25 @@ impl CgroupManager {
 
     /// The statistics `berth events` reports.
     pub fn stats(&self) -> stats::Stats {
+        if self.v2 {
+            return match self.unified_dir() {
+                Ok(dir) => stats::collect_v2(dir),
+                Err(_) => stats::Stats::default(),
+            };
+        }
         stats::collect(self)
+    }
+}
+
+/// Kills every process of the container's cgroup (sub-cgroups included):
+/// at once through cgroup.kill on v2, one pid at a time on v1.
+pub fn kill_all(paths: &HashMap<String, PathBuf>) {
+    if let Some(dir) = paths.get(v2::KEY) {
+        v2::kill_all(dir, Duration::ZERO);
+        return;
+    }
+    for pid in pids_in(paths) {
+        let _ = crate::sys::kill(pid, libc::SIGKILL);
     }
 }
 
@@ -418,6 +523,9 @@ pub fn thaw_paths(paths: &HashMap<String, PathBuf>) -> Result<(), CgroupError> {
 }
 
 fn is_freezing(paths: &HashMap<String, PathBuf>) -> bool {
+    if let Some(dir) = paths.get(v2::KEY) {
+        return v2::is_freezing(dir);
+    }
     paths
         .get("freezer")
         .and_then(|p| std::fs::read_to_string(p.join("freezer.state")).ok())
@@ -428,6 +536,11 @@ fn is_freezing(paths: &HashMap<String, PathBuf>) -> bool {
 /// the container made first), retrying a little while the kernel finishes
 /// reaping the last tasks.
 pub fn remove_paths(paths: &HashMap<String, PathBuf>) -> Result<(), CgroupError> {
+    if let Some(dir) = paths.get(v2::KEY) {
+        // Whatever is still inside (a process that forked past the kill
+        // loop, a stuck exec) dies with cgroup.kill first.
+        v2::kill_all(dir, Duration::from_secs(5));
+    }
     for path in unique_dirs(paths) {
         remove_tree(path)?;
     }

@@ -1,5 +1,6 @@
 //! Container statistics in the JSON shape of runc's `events` (its
-//! `types.Stats`), read from the v1 controllers' files.
+//! `types.Stats`), read from the v1 controllers' files or from the v2
+//! cgroup's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -412,6 +413,112 @@ pub(super) fn collect(mgr: &CgroupManager) -> Stats {
     s
 }
 
+/// A v2 limit file: "max" as u64::MAX (runc's reading), else the number.
+fn limit_v2(dir: &Path, file: &str) -> u64 {
+    match read(dir, file).trim() {
+        "max" => u64::MAX,
+        s => s.parse().unwrap_or(0),
+    }
+}
+
+/// io.stat lines ("8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0")
+/// as runc's v2 entries: bytes and operations, Read and Write per device.
+pub(super) fn io_stat_entries(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
+    let (mut bytes, mut ops) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        let Some((major, minor)) = it.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse::<u64>(), minor.parse::<u64>()) else {
+            continue;
+        };
+        let kv: BTreeMap<&str, u64> = it
+            .filter_map(|f| {
+                let (k, v) = f.split_once('=')?;
+                Some((k, v.parse().ok()?))
+            })
+            .collect();
+        let entry = |op: &str, key: &str| BlkioEntry {
+            major,
+            minor,
+            op: op.to_string(),
+            value: kv.get(key).copied().unwrap_or(0),
+        };
+        bytes.push(entry("Read", "rbytes"));
+        bytes.push(entry("Write", "wbytes"));
+        ops.push(entry("Read", "rios"));
+        ops.push(entry("Write", "wios"));
+    }
+    (bytes, ops)
+}
+
+/// Reads the statistics of a v2 cgroup into runc's shape: cpu.stat in
+/// nanoseconds, memory.* (swap as memory plus swap, like v1's memsw),
+/// pids.*, io.stat, hugetlb.*.
+pub(super) fn collect_v2(dir: &Path) -> Stats {
+    const NS_PER_USEC: u64 = 1000;
+    let mut s = Stats::default();
+    let cpu = key_values(&read(dir, "cpu.stat"));
+    let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    s.cpu.usage.total = get(&cpu, "usage_usec") * NS_PER_USEC;
+    s.cpu.usage.user = get(&cpu, "user_usec") * NS_PER_USEC;
+    s.cpu.usage.kernel = get(&cpu, "system_usec") * NS_PER_USEC;
+    s.cpu.throttling.periods = get(&cpu, "nr_periods");
+    s.cpu.throttling.throttled_periods = get(&cpu, "nr_throttled");
+    s.cpu.throttling.throttled_time = get(&cpu, "throttled_usec") * NS_PER_USEC;
+    s.cpuset.cpus = id_list(&read(dir, "cpuset.cpus.effective"));
+    s.cpuset.mems = id_list(&read(dir, "cpuset.mems.effective"));
+    let m = &mut s.memory;
+    m.raw = key_values(&read(dir, "memory.stat"));
+    m.cache = get(&m.raw, "file");
+    let events = key_values(&read(dir, "memory.events"));
+    m.usage = MemoryEntry {
+        limit: limit_v2(dir, "memory.max"),
+        usage: num(dir, "memory.current"),
+        max: num(dir, "memory.peak"),
+        failcnt: get(&events, "max"),
+    };
+    if dir.join("memory.swap.current").exists() {
+        let swap_limit = limit_v2(dir, "memory.swap.max");
+        m.swap = MemoryEntry {
+            limit: if swap_limit == u64::MAX || m.usage.limit == u64::MAX {
+                u64::MAX
+            } else {
+                swap_limit.saturating_add(m.usage.limit)
+            },
+            usage: num(dir, "memory.swap.current").saturating_add(m.usage.usage),
+            max: 0,
+            failcnt: 0,
+        };
+    }
+    s.pids.current = num(dir, "pids.current");
+    s.pids.limit = num(dir, "pids.max"); // "max" reads as 0: no limit
+    let (bytes, ops) = io_stat_entries(&read(dir, "io.stat"));
+    s.blkio.io_service_bytes_recursive = bytes;
+    s.blkio.io_serviced_recursive = ops;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(size) = name
+            .strip_prefix("hugetlb.")
+            .and_then(|n| n.strip_suffix(".current"))
+            .filter(|n| !n.contains('.'))
+        else {
+            continue;
+        };
+        let ev = key_values(&read(dir, &format!("hugetlb.{size}.events")));
+        s.hugetlb.insert(
+            size.to_string(),
+            Hugetlb {
+                usage: num(dir, &format!("hugetlb.{size}.current")),
+                max: 0,
+                failcnt: get(&ev, "max"),
+            },
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +542,27 @@ mod tests {
             }
         );
         assert_eq!(e[2].op, "");
+    }
+
+    #[test]
+    fn io_stat_parses() {
+        let (b, o) = io_stat_entries(
+            "1:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n\
+             bad\n254:16 rbytes=0 wbytes=0 rios=0 wios=0\n",
+        );
+        assert_eq!(b.len(), 4);
+        assert_eq!(o.len(), 4);
+        assert_eq!(
+            b[1],
+            BlkioEntry {
+                major: 1,
+                minor: 0,
+                op: "Write".into(),
+                value: 8192
+            }
+        );
+        assert_eq!(o[0].value, 1);
+        assert_eq!(b[2].major, 254);
     }
 
     #[test]

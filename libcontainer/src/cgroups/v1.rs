@@ -54,9 +54,9 @@ fn errno(e: &CgError) -> Option<i32> {
 }
 
 /// A failed write: the errno and the description.
-struct Fail {
-    errno: Option<i32>,
-    text: String,
+pub(super) struct Fail {
+    pub(super) errno: Option<i32>,
+    pub(super) text: String,
 }
 
 impl From<CgError> for Fail {
@@ -566,7 +566,7 @@ fn weight_message(w: u16, f: Fail) -> String {
     }
 }
 
-fn device_message(major: u64, minor: u64, f: Fail) -> String {
+pub(super) fn device_message(major: u64, minor: u64, f: Fail) -> String {
     match f.errno {
         Some(libc::ENODEV) | Some(libc::ENOENT) => {
             format!("there is no block device {major}:{minor} ({})", f.text)

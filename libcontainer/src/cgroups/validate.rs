@@ -176,21 +176,35 @@ pub fn values(res: &LinuxResources) -> Result<(), CgroupError> {
         }
     }
     for key in res.unified().iter().flat_map(|u| u.keys()) {
-        let ok = key
-            .split_once('.')
-            .is_some_and(|(c, f)| !c.is_empty() && !f.is_empty())
-            && !key.contains('/')
-            && !key.starts_with("cgroup.");
-        if !ok {
-            return Err(err(
-                format!("linux.resources.unified.{key}"),
-                "is not a controller file name like memory.high",
-            ));
-        }
+        check_unified_key(key).map_err(|m| err(format!("linux.resources.unified.{key}"), m))?;
     }
     for (i, d) in res.devices().iter().flatten().enumerate() {
         super::devices::check_rule(d)
             .map_err(|m| err(format!("linux.resources.devices[{i}]"), m))?;
+    }
+    Ok(())
+}
+
+/// A `unified` key must name a file of the container's cgroup itself:
+/// `<controller>.<file>`, no `/` or `..`, and none of the core `cgroup.*`
+/// files that manage the cgroup (procs, subtree_control, freeze, kill …)
+/// except the two limits.
+pub(super) fn check_unified_key(key: &str) -> Result<(), String> {
+    let shaped = key
+        .split_once('.')
+        .is_some_and(|(c, f)| !c.is_empty() && !f.is_empty())
+        && !key.contains('/')
+        && !key.contains("..")
+        && !key.contains('\0');
+    if !shaped {
+        return Err("is not a controller file name like memory.high (no \"/\" or \"..\")".into());
+    }
+    if key.starts_with("cgroup.") && !matches!(key, "cgroup.max.depth" | "cgroup.max.descendants") {
+        return Err(
+            "is a core file that manages the cgroup itself; only cgroup.max.depth and \
+             cgroup.max.descendants may be set"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -414,7 +428,7 @@ impl HostCgroups {
 /// Checks that this host can apply every set field of `res`.
 pub fn host(res: &LinuxResources, hc: &HostCgroups) -> Result<(), CgroupError> {
     if hc.unified {
-        return refuse_on_v2(res);
+        return v2_host(res, hc);
     }
     for (field, ctrl) in set_fields(res) {
         if ctrl.is_empty() {
@@ -434,16 +448,131 @@ pub fn host(res: &LinuxResources, hc: &HostCgroups) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// On a cgroup v2 host: every resource but the device rules is refused
-/// until the v2 layer exists.
-pub fn refuse_on_v2(res: &LinuxResources) -> Result<(), CgroupError> {
-    match set_fields(res).into_iter().next() {
-        Some((field, _)) => Err(err(
-            field,
-            "this host uses cgroup v2, where berth does not apply resource limits yet",
-        )),
-        None => Ok(()),
+/// The controllers of cgroup v2 a `unified` key may belong to.
+pub(super) const V2_CONTROLLERS: &[&str] = &[
+    "cpu", "cpuset", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+];
+
+/// The v2 controller a field from [`set_fields`] needs (`None`: none, or a
+/// field v2 cannot express, refused by [`v2_unsupported`]).
+pub(super) fn v2_controller(field: &str, v1: &'static str) -> Option<&'static str> {
+    match v1 {
+        "memory" | "cpu" | "cpuset" | "pids" | "hugetlb" | "rdma" => Some(v1),
+        "blkio" => Some("io"),
+        "" => {
+            // unified: the key's controller, if it is one (the pressure
+            // files belong to the core, whatever their prefix).
+            let key = field.strip_prefix("linux.resources.unified.")?;
+            if key.ends_with(".pressure") {
+                return None;
+            }
+            let ctrl = key.split('.').next()?;
+            V2_CONTROLLERS.iter().find(|c| **c == ctrl).copied()
+        }
+        _ => None,
     }
+}
+
+/// Fields cgroup v2 has no file for: an error naming the first one set.
+pub fn v2_unsupported(res: &LinuxResources) -> Result<(), CgroupError> {
+    const NO_KMEM: &str = "cgroup v2 has no separate kernel memory limit: kernel memory is \
+                           charged to memory.max with the rest (leave the field out)";
+    const NO_RT: &str = "cgroup v2 has no realtime group scheduling (cpu.rt_runtime_us and \
+                         cpu.rt_period_us exist on cgroup v1 only)";
+    const NO_LEAF: &str = "cgroup v2 has no leaf weights (blkio.leaf_weight was cgroup v1's CFQ)";
+    const NO_NET: &str = "cgroup v2 has no net_cls or net_prio controller (classify traffic \
+                          with nftables' socket cgroupv2 match or an eBPF program instead)";
+    if let Some(m) = res.memory() {
+        if nz(m.kernel()).is_some() {
+            return Err(err(format!("{MEM}.kernel"), NO_KMEM));
+        }
+        if nz(m.kernel_tcp()).is_some() {
+            return Err(err(format!("{MEM}.kernelTCP"), NO_KMEM));
+        }
+        if let Some(s) = m.swappiness() {
+            return Err(err(
+                format!("{MEM}.swappiness"),
+                format!(
+                    "{s}: cgroup v2 has no per-cgroup swappiness (memory.swappiness exists on \
+                     cgroup v1 only); limit swap with {MEM}.swap instead"
+                ),
+            ));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            return Err(err(
+                format!("{MEM}.disableOOMKiller"),
+                "cgroup v2 cannot disable the OOM killer (memory.oom_control exists on cgroup v1 \
+                 only); throttle with unified memory.high instead",
+            ));
+        }
+        if m.use_hierarchy() == Some(false) {
+            return Err(err(
+                format!("{MEM}.useHierarchy"),
+                "cgroup v2 accounts memory hierarchically, always",
+            ));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if nz(c.realtime_runtime()).is_some() {
+            return Err(err(format!("{CPU}.realtimeRuntime"), NO_RT));
+        }
+        if nz(c.realtime_period()).is_some() {
+            return Err(err(format!("{CPU}.realtimePeriod"), NO_RT));
+        }
+    }
+    if let Some(b) = res.block_io() {
+        if nz(b.leaf_weight()).is_some() {
+            return Err(err(format!("{BLKIO}.leafWeight"), NO_LEAF));
+        }
+        for (i, d) in b.weight_device().iter().flatten().enumerate() {
+            if d.leaf_weight().is_some() {
+                return Err(err(
+                    format!("{BLKIO}.weightDevice[{i}].leafWeight"),
+                    NO_LEAF,
+                ));
+            }
+        }
+    }
+    if let Some(n) = res.network() {
+        if n.class_id().is_some() {
+            return Err(err("linux.resources.network.classID", NO_NET));
+        }
+        if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(err("linux.resources.network.priorities", NO_NET));
+        }
+    }
+    Ok(())
+}
+
+/// On a cgroup v2 host: the fields v2 cannot express are refused, and every
+/// other set field needs its controller on the hierarchy.
+pub fn v2_host(res: &LinuxResources, hc: &HostCgroups) -> Result<(), CgroupError> {
+    v2_unsupported(res)?;
+    let (root, available) = hc
+        .v2
+        .first()
+        .map(|(p, c)| (p.display().to_string(), c.clone()))
+        .unwrap_or_else(|| (super::v2::ROOT.to_string(), Vec::new()));
+    for (field, v1) in set_fields(res) {
+        let Some(ctrl) = v2_controller(&field, v1) else {
+            continue;
+        };
+        if !available.iter().any(|c| c == ctrl) {
+            let why = match hc.known.get(ctrl) {
+                Some(false) => " (disabled with cgroup_disable on the kernel command line)",
+                None if !hc.known.is_empty() && ctrl != "misc" => " (not built into this kernel)",
+                _ => "",
+            };
+            return Err(err(
+                field,
+                format!(
+                    "the {ctrl} controller is not available on this host's cgroup v2 hierarchy \
+                     (not in {root}/cgroup.controllers){why}"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -650,23 +779,124 @@ mod tests {
         host(&res(json!({"memory": {"limit": 0}, "cpu": {}})), &bare).unwrap();
     }
 
-    #[test]
-    fn v2_hosts_refuse_resources_but_not_devices() {
-        let h = HostCgroups {
+    fn v2_host_with(ctrls: &[&str]) -> HostCgroups {
+        let mut h = HostCgroups {
             unified: true,
             ..Default::default()
         };
+        h.v2.push((
+            "/sys/fs/cgroup".into(),
+            ctrls.iter().map(|c| c.to_string()).collect(),
+        ));
+        for c in ["cpu", "cpuset", "io", "memory", "hugetlb", "pids", "rdma"] {
+            h.known.insert(c.into(), true);
+        }
+        h
+    }
+
+    #[test]
+    fn v2_hosts_check_controllers_and_refuse_what_v2_lacks() {
+        let h = v2_host_with(&["cpu", "memory", "pids", "io"]);
         host(
-            &res(json!({"devices": [{"allow": false, "access": "rwm"}]})),
+            &res(json!({
+                "devices": [{"allow": false, "access": "rwm"}],
+                "cpu": {"shares": 2, "quota": 10000, "idle": 1},
+                "memory": {"limit": 1048576, "swap": 2097152, "disableOOMKiller": false,
+                           "useHierarchy": true},
+                "blockIO": {"weight": 100},
+                "pids": {"limit": 3},
+                "unified": {"memory.high": "1M", "misc.pressure": "x",
+                            "cpuset.pressure": "x"}
+            })),
             &h,
         )
         .unwrap();
-        let e = host(&res(json!({"cpu": {"shares": 2}})), &h)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("linux.resources.cpu.shares: this host uses cgroup v2"),
-            "{e}"
+        let fails = |v: serde_json::Value, want: &str| {
+            let e = host(&res(v.clone()), &h).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{v}: {e}");
+        };
+        fails(
+            json!({"cpu": {"cpus": "0"}}),
+            "linux.resources.cpu.cpus: the cpuset controller is not available on this host's \
+             cgroup v2 hierarchy (not in /sys/fs/cgroup/cgroup.controllers)",
         );
+        fails(
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}),
+            "linux.resources.hugepageLimits[0]: the hugetlb controller is not available",
+        );
+        fails(
+            json!({"unified": {"rdma.max": "x"}}),
+            "linux.resources.unified.rdma.max: the rdma controller is not available",
+        );
+        fails(
+            json!({"memory": {"kernel": 1048576}}),
+            "linux.resources.memory.kernel: cgroup v2 has no separate kernel memory limit",
+        );
+        fails(
+            json!({"memory": {"kernelTCP": 1048576}}),
+            "linux.resources.memory.kernelTCP: cgroup v2 has no separate kernel memory limit",
+        );
+        fails(
+            json!({"memory": {"swappiness": 10}}),
+            "linux.resources.memory.swappiness: 10: cgroup v2 has no per-cgroup swappiness",
+        );
+        fails(
+            json!({"memory": {"disableOOMKiller": true}}),
+            "linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer",
+        );
+        fails(
+            json!({"memory": {"useHierarchy": false}}),
+            "linux.resources.memory.useHierarchy: cgroup v2 accounts memory hierarchically",
+        );
+        fails(
+            json!({"cpu": {"realtimeRuntime": 1000}}),
+            "linux.resources.cpu.realtimeRuntime: cgroup v2 has no realtime group scheduling",
+        );
+        fails(
+            json!({"cpu": {"realtimePeriod": 1000}}),
+            "linux.resources.cpu.realtimePeriod: cgroup v2 has no realtime",
+        );
+        fails(
+            json!({"blockIO": {"leafWeight": 100}}),
+            "linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weights",
+        );
+        fails(
+            json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 10}]}}),
+            "linux.resources.blockIO.weightDevice[0].leafWeight: cgroup v2 has no leaf weights",
+        );
+        fails(
+            json!({"network": {"classID": 1}}),
+            "linux.resources.network.classID: cgroup v2 has no net_cls or net_prio controller",
+        );
+        fails(
+            json!({"network": {"priorities": [{"name": "eth0", "priority": 1}]}}),
+            "linux.resources.network.priorities: cgroup v2 has no net_cls",
+        );
+    }
+
+    #[test]
+    fn unified_keys() {
+        for good in [
+            "memory.high",
+            "memory.oom.group",
+            "cpu.weight.nice",
+            "cgroup.max.depth",
+        ] {
+            check_unified_key(good).unwrap();
+        }
+        for bad in [
+            "memory",
+            ".high",
+            "memory.",
+            "../memory.max",
+            "memory/../../x",
+            "a..b",
+            "cgroup.procs",
+            "cgroup.subtree_control",
+            "cgroup.kill",
+            "cgroup.freeze",
+        ] {
+            assert!(check_unified_key(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -933,3 +933,158 @@ pub fn peak_rss_kb() -> u64 {
         })
         .unwrap_or(0)
 }
+
+// ---------------------------------------------------------------------------
+// bpf(2): loading and attaching the cgroup v2 device filter.
+// ---------------------------------------------------------------------------
+
+/// bpf(2) command numbers (include/uapi/linux/bpf.h).
+const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_PROG_ATTACH: libc::c_int = 8;
+const BPF_PROG_DETACH: libc::c_int = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
+const BPF_PROG_QUERY: libc::c_int = 16;
+
+/// A zeroed `union bpf_attr`, larger than any kernel's: the kernel accepts a
+/// bigger attr when the bytes it does not know are zero, and some commands
+/// write results back at offsets past the fields a caller fills in (the
+/// query's revision), which must land inside this buffer.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 256]);
+
+impl BpfAttr {
+    fn new() -> BpfAttr {
+        BpfAttr([0; 256])
+    }
+    fn set_u32(&mut self, off: usize, v: u32) {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn set_u64(&mut self, off: usize, v: u64) {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn get_u32(&self, off: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.0[off..off + 4]);
+        u32::from_ne_bytes(b)
+    }
+}
+
+fn bpf(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
+    // SAFETY: attr is a live, writable 256-byte buffer whose size is passed
+    // along; every pointer a caller stored in it refers to memory borrowed
+    // for the duration of this call, with the length stored beside it.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.0.as_mut_ptr(),
+            std::mem::size_of::<BpfAttr>(),
+        )
+    })
+}
+
+fn bpf_fd(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<OwnedFd> {
+    let fd = bpf(cmd, attr)?;
+    // SAFETY: on success these commands return a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// BPF_PROG_LOAD: loads `insns` (encoded `struct bpf_insn`s) as a program of
+/// `prog_type`. With a non-empty `log`, the verifier writes its log there
+/// (NUL-terminated), which is how a refused program is explained.
+pub fn bpf_prog_load(
+    prog_type: u32,
+    expected_attach_type: u32,
+    insns: &[[u8; 8]],
+    license: &CStr,
+    name: &str,
+    log: &mut [u8],
+) -> io::Result<OwnedFd> {
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, prog_type);
+    attr.set_u32(4, insns.len() as u32);
+    attr.set_u64(8, insns.as_ptr() as u64);
+    attr.set_u64(16, license.as_ptr() as u64);
+    if !log.is_empty() {
+        attr.set_u32(24, 1); // log_level
+        attr.set_u32(28, log.len().min(u32::MAX as usize) as u32);
+        attr.set_u64(32, log.as_mut_ptr() as u64);
+    }
+    // prog_name: at most 15 bytes and a NUL.
+    let n = name.len().min(15);
+    attr.0[48..48 + n].copy_from_slice(&name.as_bytes()[..n]);
+    attr.set_u32(68, expected_attach_type);
+    bpf_fd(BPF_PROG_LOAD, &mut attr)
+}
+
+/// BPF_PROG_ATTACH of `prog` to `target` (a cgroup directory) with `flags`
+/// (BPF_F_ALLOW_MULTI, BPF_F_REPLACE with `replace` the program replaced).
+pub fn bpf_prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+    replace: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, target.as_raw_fd() as u32);
+    attr.set_u32(4, prog.as_raw_fd() as u32);
+    attr.set_u32(8, attach_type);
+    attr.set_u32(12, flags);
+    if let Some(old) = replace {
+        attr.set_u32(16, old.as_raw_fd() as u32);
+    }
+    bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
+}
+
+/// BPF_PROG_DETACH of `prog` from `target`.
+pub fn bpf_prog_detach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, target.as_raw_fd() as u32);
+    attr.set_u32(4, prog.as_raw_fd() as u32);
+    attr.set_u32(8, attach_type);
+    bpf(BPF_PROG_DETACH, &mut attr).map(drop)
+}
+
+/// BPF_PROG_QUERY: the ids of the programs attached to `target` itself
+/// (not inherited ones) for `attach_type`.
+pub fn bpf_prog_query(target: BorrowedFd<'_>, attach_type: u32) -> io::Result<Vec<u32>> {
+    // A cgroup holds at most 64 programs per attach type.
+    let mut ids = vec![0u32; 64];
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, target.as_raw_fd() as u32);
+    attr.set_u32(4, attach_type);
+    attr.set_u64(16, ids.as_mut_ptr() as u64);
+    attr.set_u32(24, ids.len() as u32);
+    bpf(BPF_PROG_QUERY, &mut attr)?;
+    let count = (attr.get_u32(24) as usize).min(ids.len());
+    ids.truncate(count);
+    Ok(ids)
+}
+
+/// BPF_PROG_GET_FD_BY_ID: a descriptor of the loaded program `id`.
+pub fn bpf_prog_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, id);
+    bpf_fd(BPF_PROG_GET_FD_BY_ID, &mut attr)
+}
+
+/// The name a program was loaded with (BPF_OBJ_GET_INFO_BY_FD).
+pub fn bpf_prog_name(prog: BorrowedFd<'_>) -> io::Result<String> {
+    // struct bpf_prog_info: name[16] at offset 64; the rest stays zero so
+    // the kernel copies nothing else out.
+    let mut info = [0u8; 256];
+    let mut attr = BpfAttr::new();
+    attr.set_u32(0, prog.as_raw_fd() as u32);
+    attr.set_u32(4, info.len() as u32);
+    attr.set_u64(8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let name = &info[64..80];
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    Ok(String::from_utf8_lossy(&name[..end]).into_owned())
+}

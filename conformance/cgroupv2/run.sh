@@ -1,0 +1,173 @@
+#!/bin/bash
+# The cgroup v2 lane: boots Debian's kernel in QEMU (TCG, no KVM needed)
+# with an initramfs holding busybox, a static berth, a busybox bundle and
+# init.sh, which mounts cgroup2 at /sys/fs/cgroup, runs the checks and
+# powers off. Each check prints one PASS/FAIL line, then "N passed, N failed".
+#
+# Usage: conformance/cgroupv2/run.sh [--berth PATH] [--keep] [--timeout SECONDS]
+#   --berth PATH   the berth to test, static or dynamic (its libraries are
+#                  copied; default: a static release build made here with
+#                  +crt-static and Debian's libseccomp.a)
+#   --keep         keep the work directory (initramfs, console log)
+#   --timeout S    stop the guest after S seconds (default 300)
+# Needs root only to install missing packages (qemu-system-x86,
+# linux-image-amd64, busybox-static, iproute2, cpio); installs nothing when
+# they are there. Exit status: 0 when every check passed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+berth=""
+keep=0
+limit=300
+while (($#)); do
+    case $1 in
+    --berth) berth=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --timeout) limit=$2; shift 2 ;;
+    *) echo "usage: $0 [--berth PATH] [--keep] [--timeout SECONDS]" >&2; exit 2 ;;
+    esac
+done
+t0=$(date +%s)
+
+# --- packages --------------------------------------------------------------
+PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static iproute2 cpio xz-utils jq)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || { echo "cgroupv2: missing ${missing[*]}; run as root" >&2; exit 1; }
+    echo "cgroupv2: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
+    if ! apt_get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        apt_get update -q >&2
+        apt_get install -y -q --no-install-recommends "${missing[@]}" >&2
+    fi
+fi
+
+# The newest Debian kernel installed, with its modules.
+kernel=$(ls -1 /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n1)
+[[ -n $kernel ]] || { echo "cgroupv2: no /boot/vmlinuz-*-amd64 (linux-image-amd64)" >&2; exit 1; }
+kver=${kernel#/boot/vmlinuz-}
+modules=/lib/modules/$kver
+[[ -r $kernel ]] || { echo "cgroupv2: $kernel is not readable" >&2; exit 1; }
+
+# --- berth -----------------------------------------------------------------
+if [[ -z $berth ]]; then
+    echo "cgroupv2: building a static berth" >&2
+    (cd "$top" && RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
+        LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
+        ${CARGO:-cargo} build --release -q -p berth-runtime --target x86_64-unknown-linux-gnu)
+    berth=$top/target/x86_64-unknown-linux-gnu/release/berth
+fi
+[[ -x $berth ]] || { echo "cgroupv2: $berth is not executable" >&2; exit 1; }
+
+# --- the initramfs -----------------------------------------------------------
+work=$(mktemp -d /tmp/berth-cgroupv2.XXXXXX)
+cleanup() { if ((keep)); then echo "cgroupv2: kept $work" >&2; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+root=$work/root
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,lib/modules,lib64,lib/x86_64-linux-gnu}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox || $applet == */* ]] && continue
+    ln -sf busybox "$root/bin/$applet"
+done
+# copy_libs BINARY: the shared libraries BINARY needs, at their paths.
+copy_libs() {
+    ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' | while read -r lib; do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
+# A dynamic berth (the debug build `make test` has) goes in with its
+# libraries, without its debug info.
+if command -v strip >/dev/null; then
+    strip -o "$root/bin/berth" "$berth"
+else
+    cp "$berth" "$root/bin/berth"
+fi
+copy_libs "$berth"
+cp "$here/init.sh" "$root/init"
+chmod 755 "$root/init"
+
+# Kernel modules the checks need: null_blk disks for io.* and the device
+# filter, the BFQ scheduler for io.bfq.weight, a dummy
+# netdev and soft-RoCE for rdma.max. Copied decompressed (busybox insmod).
+for m in kernel/fs/configfs/configfs.ko kernel/drivers/block/null_blk/null_blk.ko kernel/block/bfq.ko \
+    kernel/drivers/net/dummy.ko \
+    kernel/crypto/crc32_generic.ko kernel/net/ipv4/udp_tunnel.ko kernel/net/ipv6/ip6_udp_tunnel.ko \
+    kernel/drivers/infiniband/core/ib_core.ko kernel/drivers/infiniband/core/ib_uverbs.ko \
+    kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko; do
+    for f in "$modules/$m" "$modules/$m.xz" "$modules/$m.zst"; do
+        [[ -e $f ]] || continue
+        base=$(basename "$m")
+        case $f in
+        *.xz) xz -dc "$f" >"$root/lib/modules/$base" ;;
+        *.zst) zstd -dcq "$f" >"$root/lib/modules/$base" ;;
+        *) cp "$f" "$root/lib/modules/$base" ;;
+        esac
+    done
+done
+# iproute2's rdma (for `rdma link add`), with its libraries.
+if command -v rdma >/dev/null; then
+    cp "$(command -v rdma)" "$root/bin/rdma"
+    copy_libs "$(command -v rdma)"
+fi
+
+# The bundle: a busybox rootfs and a config template (init.sh fills in the
+# process, the cgroup path, the resources and the device nodes).
+bundle=$root/bundle
+mkdir -p "$bundle/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
+chmod 1777 "$bundle/rootfs/tmp"
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox || $applet == */* ]] && continue
+    ln -sf busybox "$bundle/rootfs/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$bundle/rootfs/etc/passwd"
+printf 'root:x:0:\n' >"$bundle/rootfs/etc/group"
+"$berth" spec --bundle "$bundle"
+jq '.process.terminal = false
+    | .process.args = "@ARGS@"
+    | .hostname = "cgv2"
+    | .linux.cgroupsPath = "@CGPATH@"
+    | .linux.resources = "@RESOURCES@"
+    | .linux.devices = "@DEVICES@"
+    | .root.path = "/bundle/rootfs"' \
+    "$bundle/config.json" |
+    sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' \
+        -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.template"
+rm "$bundle/config.json"
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
+t1=$(date +%s)
+echo "cgroupv2: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1 - t0))s; booting $kver" >&2
+
+# --- boot ----------------------------------------------------------------------
+log=$work/console.log
+set +e
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 512 -smp 1 \
+    -kernel "$kernel" -initrd "$work/initramfs.gz" \
+    -append "console=ttyS0 panic=-1 quiet" \
+    -nographic -no-reboot -monitor none </dev/null 2>&1 |
+    tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|SKIP|INFO|[0-9]+ passed)'
+qemu_rc=${PIPESTATUS[0]}
+set -e
+t2=$(date +%s)
+echo "cgroupv2: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
+
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
+if [[ -z $summary ]]; then
+    echo "cgroupv2: the guest printed no summary (timeout or crash); last lines:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+fi
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
+if ((failed > 0 || passed == 0)); then
+    if ((keep)); then echo "cgroupv2: console log: $log" >&2; fi
+    exit 1
+fi
