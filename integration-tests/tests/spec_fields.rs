@@ -293,7 +293,7 @@ fn personality_scheduler_io_priority_and_time_offsets() {
 fn unavailable_security_features_are_clear_errors() {
     require_root!();
     let env = Env::new("lsmerrors");
-    let cases: [(&str, serde_json::Value); 4] = [
+    let cases: [(&str, serde_json::Value); 3] = [
         (
             "process.apparmorProfile",
             json!({"process": {"apparmorProfile": "docker-default"}}),
@@ -301,10 +301,6 @@ fn unavailable_security_features_are_clear_errors() {
         (
             "process.selinuxLabel",
             json!({"process": {"selinuxLabel": "system_u:system_r:container_t:s0"}}),
-        ),
-        (
-            "linux.mountLabel",
-            json!({"linux": {"mountLabel": "system_u:object_r:container_file_t:s0"}}),
         ),
         (
             "linux.intelRdt",
@@ -331,6 +327,21 @@ fn unavailable_security_features_are_clear_errors() {
         assert!(out.stderr.contains(field), "{field}: {}", out.describe());
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.describe());
         assert!(env.root_entries().is_empty(), "{field}: state left behind");
+    }
+    // A mount label only tags files for a policy: without SELinux it is
+    // ignored with a warning (as crun does), and the container runs.
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        let mut bundle = Bundle::new(&env);
+        bundle.set_args(&["true"]);
+        bundle.config_mut()["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+        let id = env.new_id();
+        let out = env.run(&mut bundle, &id);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        assert!(
+            out.stderr.contains("linux.mountLabel: ignored"),
+            "{}",
+            out.describe()
+        );
     }
 }
 

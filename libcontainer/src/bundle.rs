@@ -422,10 +422,10 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
         .is_some_and(|l| !l.is_empty())
         && !crate::security::lsm::selinux_enabled()
     {
-        return Err(BundleError::invalid(
-            "linux.mountLabel",
-            "cannot be applied: SELinux is not enabled on this host",
-        ));
+        // Unlike a process label (a security boundary the config asks
+        // for), a mount label only tags files for an SELinux policy; with
+        // SELinux off there is nothing to tag for, as crun treats it.
+        tracing::warn!("linux.mountLabel: ignored: SELinux is not enabled on this host");
     }
     if linux.intel_rdt().is_some() && !Path::new("/sys/fs/resctrl/schemata").exists() {
         return Err(BundleError::invalid(
