@@ -125,19 +125,8 @@ impl ContainerBuilder {
         let t0 = Instant::now();
         state::validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
-        let seccomp = bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(|p| crate::security::seccomp::compile_cached(p, &self.root))
-            .transpose()?;
-        let console = match &self.console_socket {
-            Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
-                Error::sys(format!("connect to console socket {}", p.display()), e)
-            })?)),
-            None => console_pair,
-        };
+        let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
+        let console = connect_console(self.console_socket.as_deref(), console_pair)?;
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
@@ -433,6 +422,33 @@ pub fn default_root() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("berth"),
         _ => PathBuf::from(format!("/tmp/berth-{euid}")),
+    }
+}
+
+/// The config's seccomp profile, compiled (through the cache under `root`).
+pub(crate) fn compile_seccomp(
+    spec: &oci_spec::runtime::Spec,
+    root: &Path,
+) -> Result<Option<crate::security::seccomp::CompiledSeccomp>> {
+    Ok(spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|p| crate::security::seccomp::compile_cached(p, root))
+        .transpose()?)
+}
+
+/// The console socket to hand init: the caller's (connected here), or our
+/// own pair's end when berth relays the terminal itself.
+pub(crate) fn connect_console(
+    path: Option<&Path>,
+    pair: Option<OwnedFd>,
+) -> Result<Option<OwnedFd>> {
+    match path {
+        Some(p) => Ok(Some(OwnedFd::from(UnixStream::connect(p).map_err(
+            |e| Error::sys(format!("connect to console socket {}", p.display()), e),
+        )?))),
+        None => Ok(pair),
     }
 }
 

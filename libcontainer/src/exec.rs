@@ -113,18 +113,9 @@ impl Container {
         linux.set_uid_mappings(None);
         linux.set_gid_mappings(None);
         spec.set_linux(Some(linux));
-        let seccomp = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(|p| crate::security::seccomp::compile_cached(p, &self.root))
-            .transpose()?;
-        let console = match &opts.console_socket {
-            Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
-                Error::sys(format!("connect to console socket {}", p.display()), e)
-            })?)),
-            None => console_pair,
-        };
+        let seccomp = crate::container::compile_seccomp(&spec, &self.root)?;
+        let console =
+            crate::container::connect_console(opts.console_socket.as_deref(), console_pair)?;
         let plan = InitPlan {
             id: self.saved.id.clone(),
             spec,

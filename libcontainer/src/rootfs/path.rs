@@ -84,17 +84,10 @@ pub fn create_file_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<Owne
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let (parent, name) = split(path)?;
-    let dir = mkdir_all_in_root(root, parent, 0o755)?;
-    let dir = sys::openat(
-        dir.as_fd(),
-        &cstr(".")?,
-        libc::O_DIRECTORY | libc::O_RDONLY,
-        0,
-    )?;
+    let (dir, name) = parent_dir_in_root(root, path)?;
     match sys::openat(
         dir.as_fd(),
-        &cstr(name)?,
+        &name,
         libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
         0o644,
     ) {
