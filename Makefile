@@ -65,11 +65,13 @@ FUZZ_TARGETS := config state cli
 .PHONY: fuzz soak
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build && failed="" && \
+	for t in $(FUZZ_TARGETS); do \
 	    mkdir -p work/corpus/$$t && \
 	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t work/corpus/$$t corpus/$$t -- \
-	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
-	done
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (see fuzz/artifacts/)" >&2; exit 1; fi
 
 # The long soak (root): 1000 sequential runs, then 32-way concurrent runs,
 # checking for leaked fds, mounts, cgroups, state dirs and zombies.
