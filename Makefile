@@ -78,3 +78,15 @@ fuzz:
 soak: deps
 	$(CARGO) build --workspace
 	$(CARGO) test -p integration-tests --test soak_long -- --ignored --nocapture --test-threads=1
+
+# Side by side with runc and crun (root). Not part of `make test`'s verdict.
+.PHONY: bench conformance engines-compare
+# berth, crun, runc and the floor; rewrites docs/performance.{md,svg}.
+bench:
+	conformance/bench/bench.sh
+# The OCI runtime-tools validation programs for berth, runc and crun.
+conformance:
+	conformance/runtime-tools/compare.sh
+# containerd, Docker and Podman checks for berth, runc and crun.
+engines-compare:
+	conformance/engines/compare.sh
