@@ -96,7 +96,7 @@ impl ContainerBuilder {
     }
 
     /// The berth binary used as a helper when the calling program has
-    /// threads (fork is then unsafe for the child's setup work).
+    /// threads (a plain fork is then not safe for the child's setup work).
     pub fn init_binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.init_binary = Some(path.into());
         self
