@@ -232,7 +232,6 @@ fn thirty_two_containers_at_once() {
 /// time: init writes the FIFO byte and exits between start's read and its
 /// liveness check, and start must still see the byte.
 #[test]
-#[ignore = "berth bug (intermittent, seen in make soak and make test with 32-way concurrent `berth run true`): start checks init_alive after a read that found nothing and gives up without reading the FIFO again, so a container that exits at once can fail with \"the container process exited before start\""]
 fn start_of_a_container_that_exits_at_once_succeeds() {
     require_root!();
     let env = Env::exclusive("startrace");

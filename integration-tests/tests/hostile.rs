@@ -740,7 +740,6 @@ fn hostile_bundles_are_rejected_cleanly() {
 /// A hook's own children outlive a timed-out hook: berth kills the hook
 /// process only, not what it started.
 #[test]
-#[ignore = "berth bug: a hook that times out is killed, but the processes it started live on"]
 fn timed_out_hook_leaves_no_children() {
     require_root!();
     let env = Env::exclusive("hookchild");
@@ -768,7 +767,6 @@ fn timed_out_hook_leaves_no_children() {
 /// Init dying before it is ready (here: OOM-killed under a 1-byte memory
 /// limit) must make create fail, not wait forever.
 #[test]
-#[ignore = "berth bug: in the in-process clone path the runtime keeps the child's end of the channel open, so init dying before Ready never gives EOF and create blocks forever"]
 fn init_killed_before_ready_fails_create() {
     require_root!();
     let env = Env::exclusive("initoom");
@@ -794,7 +792,6 @@ fn init_killed_before_ready_fails_create() {
 /// no-op), as a negative or out-of-range number, or crash berth on an
 /// integer overflow.
 #[test]
-#[ignore = "berth bug: parse_signal takes RTMIN+-34 as signal 0, RTMIN+-99 as -65 and RTMAX--5 as 69, and panics on an overflow with RTMIN+2147483647 (debug build)"]
 fn kill_with_out_of_range_realtime_signals_is_refused() {
     require_root!();
     let env = Env::new("badsignal");

@@ -114,7 +114,7 @@ impl Channel {
     /// runtime no longer listens (after create returned), the error goes to
     /// the container's stderr instead, so it is not lost.
     pub fn report_failure(&mut self, err: ChildError) {
-        if self.send(&FromChild::Failed(err.clone())).is_err() {
+        if self.send(&FromChild::Failed(err.clone())).is_err() && !err.is_runtime_gone() {
             let _ = writeln!(io::stderr(), "berth: container init: {err}");
         }
     }

@@ -607,7 +607,9 @@ impl Container {
                 Err(e) => return Err(Error::sys("read exec fifo", e)),
             }
             if !self.saved.init_alive() {
-                break false;
+                // A short-lived process may have run and exited between our
+                // read and this check: its byte is still in the FIFO.
+                break matches!(std::io::Read::read(&mut file, &mut byte), Ok(1));
             }
             if !self.saved.init_holds(&fifo) {
                 // Init lets go of the FIFO right after writing its byte:

@@ -114,6 +114,9 @@ pub enum StateError {
     },
 }
 
+/// Marker errno of [`ChildError::runtime_gone`] (no real errno is negative).
+const RUNTIME_GONE: i32 = -1;
+
 /// An error reported by the container's init process (or the intermediate
 /// process) while it set up the container, carried back over the channel.
 #[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -135,6 +138,21 @@ impl ChildError {
             message: err.to_string(),
             errno: err.raw_os_error(),
         }
+    }
+
+    /// The runtime stopped talking to us: it reports its own error, so
+    /// this one is never printed.
+    pub fn runtime_gone(step: impl Into<String>, message: impl Into<String>) -> Self {
+        ChildError {
+            step: step.into(),
+            message: message.into(),
+            errno: Some(RUNTIME_GONE),
+        }
+    }
+
+    /// Whether the runtime went away (see [`ChildError::runtime_gone`]).
+    pub fn is_runtime_gone(&self) -> bool {
+        self.errno == Some(RUNTIME_GONE)
     }
 
     /// Builds a ChildError from a step name and a message.

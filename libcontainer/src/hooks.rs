@@ -135,6 +135,8 @@ fn run_hook(hook: &Hook, state: &[u8]) -> Result<(), String> {
             cmd.env(k, v);
         }
     }
+    // Its own process group, so a timeout ends everything the hook started.
+    cmd.process_group(0);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -156,6 +158,7 @@ fn run_hook(hook: &Hook, state: &[u8]) -> Result<(), String> {
         }
         if let Some(t) = timeout {
             if start.elapsed() >= t {
+                crate::sys::kill_group(child.id() as libc::pid_t, libc::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("timed out after {}s", t.as_secs()));

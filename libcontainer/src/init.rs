@@ -114,7 +114,7 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
                 }
             }
             _ => {
-                return Err(ChildError::msg(
+                return Err(ChildError::runtime_gone(
                     "user namespace",
                     "runtime did not write the id mappings",
                 ))
@@ -288,7 +288,7 @@ fn container_init(
 fn wait_for_cgroup(chan: &mut Channel) -> Res<i32> {
     match chan.recv::<ToChild>() {
         Ok(Some(ToChild::Continue { init_pid })) => Ok(init_pid),
-        _ => Err(ChildError::msg(
+        _ => Err(ChildError::runtime_gone(
             "init",
             "runtime went away before the cgroup was ready",
         )),
@@ -338,7 +338,7 @@ fn set_up_container(plan: &InitPlan, chan: &mut Channel, ns: &NamespacePlan) -> 
         match chan.recv::<ToChild>() {
             Ok(Some(ToChild::HooksDone)) => {}
             _ => {
-                return Err(ChildError::msg(
+                return Err(ChildError::runtime_gone(
                     "hooks",
                     "runtime went away during createRuntime hooks",
                 ))

@@ -99,7 +99,12 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                 }
                 init::run_intermediate(&plan, child_chan)
             }
-            sys::CloneResult::Parent(pid) => Intermediate::Cloned(pid),
+            sys::CloneResult::Parent(pid) => {
+                // Our copy of the child's end must go, or a child that dies
+                // early would never show up as EOF.
+                drop(child_chan);
+                Intermediate::Cloned(pid)
+            }
         }
     } else {
         spawn_helper(&plan, &mut chan, child_chan, ctx)?
@@ -221,16 +226,24 @@ fn converse(
             .map_err(|e| (init_pid, Error::sys("read from container init", e)))?;
         match msg {
             Some(FromChild::WriteMappings) => {
-                write_id_maps(plan, intermediate.pid()).map_err(|e| (init_pid, e))?;
-                chan.send(&ToChild::MappingsWritten)
-                    .map_err(|e| (init_pid, Error::sys("answer intermediate", e)))?;
+                if let Err(e) = write_id_maps(plan, intermediate.pid()) {
+                    return Err((init_pid, prefer_child_error(chan, e)));
+                }
+                if let Err(e) = chan.send(&ToChild::MappingsWritten) {
+                    let e = Error::sys("answer intermediate", e);
+                    return Err((init_pid, prefer_child_error(chan, e)));
+                }
             }
             Some(FromChild::InitPid(pid)) => {
                 init_pid = Some(pid);
-                place_in_cgroup(ctx, created, pid).map_err(|e| (init_pid, e))?;
+                if let Err(e) = place_in_cgroup(ctx, created, pid) {
+                    return Err((init_pid, prefer_child_error(chan, e)));
+                }
                 crate::fault::point("launch:after-init-pid");
-                chan.send(&ToChild::Continue { init_pid: pid })
-                    .map_err(|e| (init_pid, Error::sys("resume init", e)))?;
+                if let Err(e) = chan.send(&ToChild::Continue { init_pid: pid }) {
+                    let e = Error::sys("resume init", e);
+                    return Err((init_pid, prefer_child_error(chan, e)));
+                }
             }
             Some(FromChild::RunRuntimeHooks) => {
                 let annotations = plan.spec.annotations().clone().unwrap_or_default();
@@ -274,6 +287,19 @@ fn converse(
             }
         }
     }
+}
+
+/// When talking to the children fails, they usually died first and said
+/// why: report their error, already waiting in the channel, instead of ours.
+fn prefer_child_error(chan: &mut Channel, ours: Error) -> Error {
+    let readable = sys::poll(&[(chan.stream().as_fd(), libc::POLLIN)], 0)
+        .is_ok_and(|r| r[0] & (libc::POLLIN | libc::POLLHUP) != 0);
+    if readable {
+        if let Ok(Some(FromChild::Failed(e))) = chan.recv::<FromChild>() {
+            return Error::Child(e);
+        }
+    }
+    ours
 }
 
 fn format_map(maps: &[LinuxIdMapping]) -> String {

@@ -57,10 +57,10 @@ pub fn parse_signal(s: &str) -> Result<i32> {
             0
         } else {
             rest.strip_prefix('+')
-                .and_then(|r| r.parse().ok())
+                .and_then(|r| r.parse::<u8>().ok())
                 .ok_or_else(bad)?
         };
-        let n = libc::SIGRTMIN() + off;
+        let n = libc::SIGRTMIN() + i32::from(off);
         return if n <= libc::SIGRTMAX() {
             Ok(n)
         } else {
@@ -68,14 +68,14 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        let off: i32 = if rest.is_empty() {
+        let off: u8 = if rest.is_empty() {
             0
         } else {
             rest.strip_prefix('-')
-                .and_then(|r| r.parse().ok())
+                .and_then(|r| r.parse::<u8>().ok())
                 .ok_or_else(bad)?
         };
-        let n = libc::SIGRTMAX() - off;
+        let n = libc::SIGRTMAX() - i32::from(off);
         return if n >= libc::SIGRTMIN() {
             Ok(n)
         } else {

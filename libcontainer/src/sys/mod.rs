@@ -1088,3 +1088,9 @@ pub fn bpf_prog_name(prog: BorrowedFd<'_>) -> io::Result<String> {
     let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
     Ok(String::from_utf8_lossy(&name[..end]).into_owned())
 }
+
+/// Sends `signal` to every process of the process group `pgid`.
+pub fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill takes integers; a negative pid addresses the group.
+    unsafe { libc::kill(-pgid, signal) };
+}
