@@ -380,6 +380,29 @@ impl Env {
         self.spawn(args).wait(timeout)
     }
 
+    /// Run `berth --root <root> ARGS...` with `input` on its stdin; returns
+    /// (exit code, stdout, stderr).
+    pub fn berth_stdin(&self, args: &[&str], input: &str) -> (i32, String, String) {
+        let mut child = Command::new(berth_bin())
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait for berth");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Start `berth --root <root> ARGS...` without waiting.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let (mut cmd, stdout_path, stderr_path, args) = self.command(args);

@@ -7,7 +7,6 @@
 use integration_tests::*;
 use serde_json::{json, Value};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,28 +67,6 @@ fn delete(env: &Env, id: &str) {
         "cgroup dirs left after delete: {:?}",
         dirs_of(env, id)
     );
-}
-
-/// Run berth with `input` on stdin.
-fn berth_stdin(env: &Env, args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(berth_bin())
-        .arg("--root")
-        .arg(env.root())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("wait for berth");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -179,8 +156,7 @@ fn memory_limits_are_written_and_updated() {
     env.berth(&["update", "-r", &file.display().to_string(), &id])
         .ok();
     assert_eq!(kfile("memory", &id, "memory.limit_in_bytes"), "41943040");
-    let (code, _, err) = berth_stdin(
-        &env,
+    let (code, _, err) = env.berth_stdin(
         &["update", "--resources", "-", &id],
         r#"{"memory": {"limit": 46137344}}"#,
     );
@@ -191,11 +167,8 @@ fn memory_limits_are_written_and_updated() {
     let out = env.berth(&["update", "--memory", "lots", &id]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("--memory"), "{}", out.describe());
-    let (code, _, err) = berth_stdin(
-        &env,
-        &["update", "-r", "-", &id],
-        r#"{"memory": {"limit": -5}}"#,
-    );
+    let (code, _, err) =
+        env.berth_stdin(&["update", "-r", "-", &id], r#"{"memory": {"limit": -5}}"#);
     assert_eq!(code, 1);
     assert!(
         err.contains("linux.resources.memory.limit: -5 is not a valid limit"),
@@ -503,8 +476,7 @@ fn blkio_weight_and_throttles_are_written() {
     }
     // leafWeight belonged to CFQ: an error naming it where it is gone.
     if !cg("blkio", &id).join("blkio.leaf_weight").exists() {
-        let (code, _, err) = berth_stdin(
-            &env,
+        let (code, _, err) = env.berth_stdin(
             &["update", "-r", "-", &id],
             r#"{"blockIO": {"leafWeight": 300}}"#,
         );
@@ -865,8 +837,7 @@ fn update_refuses_what_it_cannot_do() {
         assert!(out.stderr.contains(flag), "{}", out.describe());
     }
     // containerd's CRI resends the config's device rules with each update.
-    let (code, _, err) = berth_stdin(
-        &env,
+    let (code, _, err) = env.berth_stdin(
         &["update", "-r", "-", &id],
         r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":134217728},"cpu":{}}"#,
     );
@@ -875,7 +846,7 @@ fn update_refuses_what_it_cannot_do() {
     let list = kfile("devices", &id, "devices.list");
     assert!(list.contains("c 1:3 rwm"), "default devices lost: {list}");
     assert!(!list.contains("a *:* rwm"), "deny-all not applied: {list}");
-    let (code, _, err) = berth_stdin(&env, &["update", "-r", "-", &id], "{not json");
+    let (code, _, err) = env.berth_stdin(&["update", "-r", "-", &id], "{not json");
     assert_eq!(code, 1);
     assert!(err.contains("--resources"), "{err}");
     let out = env.berth(&["update", "-r", "/nonexistent.json", "--memory", "1m", &id]);
