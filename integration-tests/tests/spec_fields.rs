@@ -131,6 +131,35 @@ fn hooks_see_the_state_on_stdin_in_order() {
 }
 
 #[test]
+fn poststart_hooks_run_after_the_program_is_executed() {
+    require_root!();
+    let env = Env::new("poststart");
+    let mut bundle = Bundle::new(&env);
+    let log = env.dir().join("poststart.log");
+    // The program is a startContainer hook that takes a while (it runs in
+    // init between start and execve): a poststart hook run too early would
+    // find init still being berth.
+    bundle.set_args(&["sleep", "5"]);
+    bundle.config_mut()["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.3"]}],
+        "poststart": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); cat /proc/$pid/comm > {}", log.display())]}]
+    });
+    let id = env.new_id();
+    let out = env.create(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    let started = env.berth(&["start", &id]);
+    assert_eq!(started.code, 0, "{}", started.describe());
+    // start returned: the hook has run, and saw the user's program.
+    assert_eq!(
+        read_lossy(&log).trim(),
+        "sleep",
+        "poststart saw init before execve"
+    );
+    env.berth(&["delete", "--force", &id]).ok();
+}
+
+#[test]
 fn container_hooks_run_inside_the_container() {
     require_root!();
     let env = Env::new("hooksin");

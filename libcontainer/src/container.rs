@@ -612,7 +612,7 @@ impl Container {
                 break matches!(std::io::Read::read(&mut file, &mut byte), Ok(1));
             }
             if !self.saved.init_holds(&fifo) {
-                // Init lets go of the FIFO right after writing its byte:
+                // Init lets go of the FIFO when it execs, just after its byte:
                 // look once more before concluding an earlier start took it.
                 match std::io::Read::read(&mut file, &mut byte) {
                     Ok(1) => break true,
@@ -633,6 +633,7 @@ impl Container {
                 self.wrong_status(Status::Stopped, "the container process exited before start")
             );
         }
+        self.wait_for_exec(&mut file);
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
@@ -640,6 +641,25 @@ impl Container {
         );
         self.run_lifecycle_hooks(HookKind::Poststart, Status::Running);
         Ok(())
+    }
+
+    /// Waits until init has executed the user's program: it holds its write
+    /// end of the FIFO, close-on-exec, until then (the spec runs poststart
+    /// hooks after the program is executed). Returns early if init dies.
+    fn wait_for_exec(&self, fifo: &mut std::fs::File) {
+        let mut byte = [0u8; 1];
+        loop {
+            match std::io::Read::read(fifo, &mut byte) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            if !self.saved.init_alive() {
+                return;
+            }
+            sys::poll_readable(fifo, 100);
+        }
     }
 
     /// Sends `signal` to init, or with `all` to every process of the container.

@@ -262,9 +262,12 @@ fn container_init(
     sys::set_parent_death_signal(0).map_err(io_step("clear parent death signal"))?;
     chan.send(&FromChild::Ready)
         .map_err(io_step("report ready"))?;
-    if let (Some(fifo), Some(proc_fds)) = (&fifo, &proc_fds) {
-        wait_for_start(fifo, proc_fds)?;
-    }
+    // Held (close-on-exec) until execve: `start` waits for its end of the
+    // FIFO to see EOF, so poststart hooks run after the program is executed.
+    let _start_signal = match (&fifo, &proc_fds) {
+        (Some(fifo), Some(proc_fds)) => Some(wait_for_start(fifo, proc_fds)?),
+        _ => None,
+    };
     if !plan.exec {
         hooks::run_hooks(spec, HookKind::StartContainer, &hook_state("created"))?;
     }
@@ -405,12 +408,14 @@ fn load_seccomp(plan: &InitPlan, chan: &mut Channel) -> Res {
 }
 
 /// Blocks until `start` opens the FIFO for reading, then tells it we go.
-fn wait_for_start(fifo: &OwnedFd, proc_fds: &OwnedFd) -> Res {
+/// Returns the open write end, which execve closes.
+fn wait_for_start(fifo: &OwnedFd, proc_fds: &OwnedFd) -> Res<std::fs::File> {
     let name = cstr(fifo.as_raw_fd().to_string()).map_err(io_step("exec fifo"))?;
     let w = sys::openat(proc_fds.as_fd(), &name, libc::O_WRONLY, 0)
         .map_err(io_step("open exec fifo for start"))?;
     let mut f = std::fs::File::from(w);
-    std::io::Write::write_all(&mut f, b"0").map_err(io_step("signal start"))
+    std::io::Write::write_all(&mut f, b"0").map_err(io_step("signal start"))?;
+    Ok(f)
 }
 
 /// Environment variable naming the channel fd of a helper (`berth init`).
