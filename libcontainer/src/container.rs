@@ -40,6 +40,9 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     init_binary: Option<PathBuf>,
     force_helper: bool,
+    /// Set by a foreground `run`: the start gate is needed only when
+    /// poststart hooks must wait for execve.
+    gate_only_for_poststart: bool,
 }
 
 impl ContainerBuilder {
@@ -56,6 +59,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             init_binary: None,
             force_helper: false,
+            gate_only_for_poststart: false,
         }
     }
 
@@ -125,6 +129,10 @@ impl ContainerBuilder {
         let t0 = Instant::now();
         state::validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
+        // A foreground run needs the start gate only to run poststart hooks
+        // after execve; without them init goes straight on.
+        let wait_for_start =
+            wait_for_start && (!self.gate_only_for_poststart || has_poststart(bundle.spec.hooks()));
         let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
         let console = connect_console(self.console_socket.as_deref(), console_pair)?;
         tracing::debug!(
@@ -325,7 +333,11 @@ impl ContainerBuilder {
                 Some((a, b)) => (Some(a), Some(OwnedFd::from(b))),
                 None => (None, None),
             };
-            let container = self.create_inner(!detach, theirs)?;
+            let container = Self {
+                gate_only_for_poststart: true,
+                ..self
+            }
+            .create_inner(!detach, theirs)?;
             if detach {
                 return Ok(0);
             }
@@ -340,9 +352,11 @@ impl ContainerBuilder {
                 _ => None,
             };
             drop(ours);
-            if let Err(e) = container.start() {
-                let _ = container.delete(true);
-                return Err(e);
+            if has_poststart(&container.saved.hooks) {
+                if let Err(e) = container.start() {
+                    let _ = container.delete(true);
+                    return Err(e);
+                }
             }
             let t_wait = Instant::now();
             let code = match master {
@@ -633,7 +647,9 @@ impl Container {
                 self.wrong_status(Status::Stopped, "the container process exited before start")
             );
         }
-        self.wait_for_exec(&mut file);
+        if has_poststart(&self.saved.hooks) {
+            self.wait_for_exec(&mut file);
+        }
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
@@ -787,4 +803,12 @@ pub fn exit_code(status: libc::c_int) -> i32 {
     } else {
         1
     }
+}
+
+/// Whether the config has poststart hooks (they run once init has execed).
+fn has_poststart(hooks: &Option<oci_spec::runtime::Hooks>) -> bool {
+    hooks
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+        .is_some_and(|p| !p.is_empty())
 }
