@@ -40,6 +40,7 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     init_binary: Option<PathBuf>,
     force_helper: bool,
+    pidfd_socket: Option<PathBuf>,
 }
 
 impl ContainerBuilder {
@@ -56,6 +57,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             init_binary: None,
             force_helper: false,
+            pidfd_socket: None,
         }
     }
 
@@ -68,6 +70,13 @@ impl ContainerBuilder {
     /// A unix socket that receives the pty master when process.terminal is set.
     pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.console_socket = Some(path.into());
+        self
+    }
+
+    /// A unix socket that receives a pidfd of the container's init (as
+    /// runc's `--pidfd-socket`), once init exists.
+    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pidfd_socket = Some(path.into());
         self
     }
 
@@ -127,6 +136,12 @@ impl ContainerBuilder {
         let bundle = Bundle::load(&self.bundle)?;
         let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
         let console = connect_console(self.console_socket.as_deref(), console_pair)?;
+        // Connected before anything exists, so a bad path leaves nothing behind.
+        let pidfd_socket = self
+            .pidfd_socket
+            .as_deref()
+            .map(connect_pidfd_socket)
+            .transpose()?;
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
@@ -138,14 +153,22 @@ impl ContainerBuilder {
             cgroup: None,
             pid: None,
         };
-        let result = self.create_in(
-            &bundle,
-            seccomp,
-            console.as_ref(),
-            &mut guard,
-            wait_for_start,
-            t0,
-        );
+        let result = self
+            .create_in(
+                &bundle,
+                seccomp,
+                console.as_ref(),
+                &mut guard,
+                wait_for_start,
+                t0,
+            )
+            .and_then(|saved| {
+                // While the guard still holds: a failed send undoes the create.
+                if let (Some(sock), Some(path)) = (&pidfd_socket, &self.pidfd_socket) {
+                    send_pidfd(sock, path, saved.pid)?;
+                }
+                Ok(saved)
+            });
         match result {
             Ok(saved) => {
                 guard.disarm();
@@ -450,6 +473,25 @@ pub(crate) fn connect_console(
         )?))),
         None => Ok(pair),
     }
+}
+
+/// Connects to a `--pidfd-socket` listener.
+pub(crate) fn connect_pidfd_socket(path: &Path) -> Result<UnixStream> {
+    UnixStream::connect(path)
+        .map_err(|e| Error::sys(format!("connect to pidfd socket {}", path.display()), e))
+}
+
+/// Sends a pidfd of `pid` (our unreaped child, so the pid cannot have been
+/// reused) over `sock`, as runc does: one SCM_RIGHTS message.
+pub(crate) fn send_pidfd(sock: &UnixStream, path: &Path, pid: libc::pid_t) -> Result<()> {
+    let what = || format!("send pidfd of pid {pid} to pidfd socket {}", path.display());
+    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::sys(what(), e))?;
+    sys::send_fd(
+        std::os::fd::AsFd::as_fd(sock),
+        b"pidfd",
+        std::os::fd::AsFd::as_fd(&pidfd),
+    )
+    .map_err(|e| Error::sys(what(), e))
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and state dir.

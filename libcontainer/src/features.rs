@@ -43,6 +43,16 @@ fn capabilities() -> Vec<String> {
     caps
 }
 
+/// Whether AppArmor is enabled on this host (a profile can be applied).
+pub fn apparmor_enabled() -> bool {
+    lsm::apparmor_enabled()
+}
+
+/// Whether SELinux is enabled on this host (a label can be applied).
+pub fn selinux_enabled() -> bool {
+    lsm::selinux_enabled()
+}
+
 /// The features document.
 pub fn features() -> Value {
     let hierarchies = crate::cgroups::host_hierarchies();
