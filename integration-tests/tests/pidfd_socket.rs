@@ -47,6 +47,29 @@ fn receive_fd(l: &UnixListener) -> OwnedFd {
     }
 }
 
+/// The fd numbers `pid` holds (seen from the host) once it has executed
+/// its program (berth's own close-on-exec fds are gone by then).
+fn fds_of(pid: i64) -> Vec<i32> {
+    let read = || {
+        let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let deadline = std::time::Instant::now() + T;
+    while !read_lossy(std::path::Path::new(&format!("/proc/{pid}/comm"))).starts_with("sleep")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    read()
+}
+
 /// The "Pid:" of a pidfd in our fdinfo (None if the fd is no pidfd).
 fn pidfd_pid(fd: &OwnedFd) -> Option<i64> {
     let info = read_lossy(std::path::Path::new(&format!(
@@ -115,6 +138,7 @@ fn run_sends_a_pidfd_and_the_container_dies_by_it() {
     let pid = pidfd_pid(&fd).expect("not a pidfd");
     env.wait_status(&id, "running", T);
     assert_eq!(env.state(&id).expect("state")["pid"].as_i64(), Some(pid));
+    assert_eq!(fds_of(pid), vec![0, 1, 2], "fds of the container's init");
     pidfd_send_signal(&fd, libc::SIGKILL).expect("pidfd_send_signal");
     let out = run.wait(T);
     assert_eq!(out.code, 128 + libc::SIGKILL, "{}", out.describe());
@@ -157,6 +181,8 @@ fn exec_sends_a_pidfd_of_the_exec_process() {
         Some(pid),
         "the pidfd is not the exec'd process's"
     );
+    // The socket itself never reaches the container.
+    assert_eq!(fds_of(pid), vec![0, 1, 2], "fds of the exec'd process");
     pidfd_send_signal(&fd, libc::SIGTERM).expect("pidfd_send_signal");
     assert!(
         wait_pid_gone(pid, T),
