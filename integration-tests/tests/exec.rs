@@ -483,3 +483,128 @@ fn exec_lsm_flags_and_ignore_paused() {
     assert!(pid_alive(pid));
     env.berth(&["delete", "--force", &id]).ok();
 }
+
+/// Accepts one connection on `l` and receives the fd sent on it.
+fn receive_fd(l: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = l.accept().expect("berth never connected");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid; the pointers set next outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: recvmsg fills the buffers msg describes.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: the kernel filled the control buffer; CMSG_* walk it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null(), "no fd received ({n} data bytes)");
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn exec_no_new_privs_preserve_fds_console_socket_and_bad_flags() {
+    require_root!();
+    let env = Env::new("execmore");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["sleep", "60"]);
+    bundle.config_mut()["process"]["noNewPrivileges"] = serde_json::json!(false);
+    let id = env.new_id();
+    env.create(&mut bundle, &id).ok();
+    env.berth(&["start", &id]).ok();
+
+    let nnp = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend(extra);
+        args.extend([id.as_str(), "grep", "NoNewPrivs", "/proc/self/status"]);
+        let out = env.berth(&args);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        status_field(&out.stdout, "NoNewPrivs").unwrap_or_default()
+    };
+    assert_eq!(nnp(&[]), "0");
+    assert_eq!(nnp(&["--no-new-privs"]), "1");
+
+    // --preserve-fds 1: fd 3 of the caller reaches the process.
+    let file = env.dir().join("fd3.out");
+    let script = format!(
+        "exec 3>>{f}; {b} --root {r} exec --preserve-fds 1 {id} sh -c 'echo via-fd3 >&3'; \
+         {b} --root {r} exec {id} sh -c 'echo leaked >&3' 2>/dev/null; exit 0",
+        f = file.display(),
+        b = integration_tests::berth_bin().display(),
+        r = env.root().display(),
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("run sh");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        read_lossy(&file),
+        "via-fd3\n",
+        "fd 3 without --preserve-fds must not pass"
+    );
+
+    // -t with --console-socket: the caller gets the pty master.
+    let sock = env.dir().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let sp = sock.display().to_string();
+    let exec = env.spawn(&[
+        "exec",
+        "-t",
+        "--console-socket",
+        &sp,
+        &id,
+        "sh",
+        "-c",
+        "tty; echo tty-done; exit 4",
+    ]);
+    let master = std::fs::File::from(receive_fd(&listener));
+    let mut text = String::new();
+    let mut reader = std::io::BufReader::new(master);
+    while !text.contains("tty-done") {
+        let mut line = String::new();
+        match std::io::BufRead::read_line(&mut reader, &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => text.push_str(&line),
+        }
+    }
+    assert!(text.contains("/dev/pts/"), "pty output: {text:?}");
+    let out = exec.wait(Duration::from_secs(10));
+    assert_eq!(out.code, 4, "{}", out.describe());
+
+    // Bad values name their flag and start nothing.
+    let before = env.container_procs().len();
+    for (args, needle) in [
+        (vec!["--user", "nobody"], "--user"),
+        (vec!["--user", "1000:x"], "--user"),
+        (vec!["--cap", "CAP_NOPE"], "--cap"),
+        (vec!["--env", "NOEQUALS"], "process.env"),
+        (vec!["--cwd", "relative"], "process.cwd"),
+        (vec!["--additional-gids", "x"], "--additional-gids"),
+    ] {
+        let mut all = vec!["exec"];
+        all.extend(args.iter().copied());
+        all.extend([id.as_str(), "sleep", "30"]);
+        let out = env.berth(&all);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.describe());
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.describe());
+    }
+    assert_eq!(
+        env.container_procs().len(),
+        before,
+        "a failed exec left a process"
+    );
+    env.berth(&["delete", "--force", &id]).ok();
+}
