@@ -49,7 +49,10 @@ impl SubCgroup {
     /// Parses runc's `--cgroup` values: a single `PATH`, or any number of
     /// `CTRL[,CTRL…]:PATH`. `None` when there are none.
     pub fn parse(args: &[String]) -> Result<Option<SubCgroup>> {
-        let bad = |arg: &str, why: &str| Error::Argument(format!("--cgroup {arg:?}: {why}"));
+        let bad = |arg: &str, why: &str| {
+            let arg = if arg.is_empty() { "\"\"" } else { arg };
+            Error::Argument(format!("--cgroup {arg}: {why}"))
+        };
         let mut per = BTreeMap::new();
         let mut all = None;
         for arg in args {
