@@ -93,6 +93,20 @@ pub fn parse_config(text: &str) -> Result<Spec, BundleError> {
     Ok(spec)
 }
 
+/// Parses a process.json (`exec --process`); errors name the JSON path
+/// of the field, as for config.json.
+pub fn parse_process(text: &str) -> Result<oci_spec::runtime::Process, BundleError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let process = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field.is_empty() { ".".into() } else { field };
+        BundleError::invalid(field, e.into_inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| BundleError::invalid(".", e.to_string()))?;
+    Ok(process)
+}
+
 /// Checks the config for values berth rejects or does not implement yet.
 pub fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_version(spec.version())?;
@@ -101,54 +115,7 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
         .process()
         .as_ref()
         .ok_or_else(|| BundleError::invalid("process", "missing: nothing to run"))?;
-    match process.args() {
-        Some(args) if !args.is_empty() => {}
-        _ => {
-            return Err(BundleError::invalid(
-                "process.args",
-                "must name a program to run",
-            ))
-        }
-    }
-    if !process.cwd().is_absolute() {
-        return Err(BundleError::invalid(
-            "process.cwd",
-            format!("{:?} is not an absolute path", process.cwd()),
-        ));
-    }
-    if let Some(env) = process.env() {
-        for (i, var) in env.iter().enumerate() {
-            if !var.contains('=') || var.starts_with('=') || var.contains('\0') {
-                return Err(BundleError::invalid(
-                    format!("process.env[{i}]"),
-                    format!("{var:?} is not of the form KEY=value"),
-                ));
-            }
-        }
-    }
-    if let Some(rlimits) = process.rlimits() {
-        let mut seen = HashSet::new();
-        for (i, rl) in rlimits.iter().enumerate() {
-            if !seen.insert(rl.typ().to_string()) {
-                return Err(BundleError::invalid(
-                    format!("process.rlimits[{i}].type"),
-                    format!("{} is given twice", rl.typ()),
-                ));
-            }
-            if rl.soft() > rl.hard() {
-                return Err(BundleError::invalid(
-                    format!("process.rlimits[{i}]"),
-                    format!(
-                        "{}: soft limit {} is above hard limit {}",
-                        rl.typ(),
-                        rl.soft(),
-                        rl.hard()
-                    ),
-                ));
-            }
-        }
-    }
-    validate_process_extras(process)?;
+    validate_process(process)?;
     for kind in [
         HookKind::Prestart,
         HookKind::CreateRuntime,
@@ -197,6 +164,58 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
         }
     }
     validate_linux(spec)
+}
+
+/// Checks a process: the config's, or one `exec` runs (process.json).
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
+    match process.args() {
+        Some(args) if !args.is_empty() => {}
+        _ => {
+            return Err(BundleError::invalid(
+                "process.args",
+                "must name a program to run",
+            ))
+        }
+    }
+    if !process.cwd().is_absolute() {
+        return Err(BundleError::invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        for (i, var) in env.iter().enumerate() {
+            if !var.contains('=') || var.starts_with('=') || var.contains('\0') {
+                return Err(BundleError::invalid(
+                    format!("process.env[{i}]"),
+                    format!("{var:?} is not of the form KEY=value"),
+                ));
+            }
+        }
+    }
+    if let Some(rlimits) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, rl) in rlimits.iter().enumerate() {
+            if !seen.insert(rl.typ().to_string()) {
+                return Err(BundleError::invalid(
+                    format!("process.rlimits[{i}].type"),
+                    format!("{} is given twice", rl.typ()),
+                ));
+            }
+            if rl.soft() > rl.hard() {
+                return Err(BundleError::invalid(
+                    format!("process.rlimits[{i}]"),
+                    format!(
+                        "{}: soft limit {} is above hard limit {}",
+                        rl.typ(),
+                        rl.soft(),
+                        rl.hard()
+                    ),
+                ));
+            }
+        }
+    }
+    validate_process_extras(process)
 }
 
 /// Labels, I/O priority and scheduler of the process.
@@ -278,13 +297,9 @@ fn validate_process_extras(process: &oci_spec::runtime::Process) -> Result<(), B
             ));
         }
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(BundleError::unsupported(
-            "process.execCPUAffinity",
-            "CPU affinity for exec",
-        ));
-    }
-    Ok(())
+    // Applies to processes exec'd into the container (which start from
+    // this process when only args are given), never to init.
+    crate::process::check_exec_cpu_affinity(process)
 }
 
 fn validate_version(version: &str) -> Result<(), BundleError> {

@@ -43,6 +43,7 @@ pub struct ContainerBuilder {
     /// Set by a foreground `run`: the start gate is needed only when
     /// poststart hooks must wait for execve.
     gate_only_for_poststart: bool,
+    pidfd_socket: Option<PathBuf>,
 }
 
 impl ContainerBuilder {
@@ -60,6 +61,7 @@ impl ContainerBuilder {
             init_binary: None,
             force_helper: false,
             gate_only_for_poststart: false,
+            pidfd_socket: None,
         }
     }
 
@@ -72,6 +74,13 @@ impl ContainerBuilder {
     /// A unix socket that receives the pty master when process.terminal is set.
     pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
         self.console_socket = Some(path.into());
+        self
+    }
+
+    /// A unix socket that receives a pidfd of the container's init (as
+    /// runc's `--pidfd-socket`), once init exists.
+    pub fn pidfd_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pidfd_socket = Some(path.into());
         self
     }
 
@@ -135,6 +144,12 @@ impl ContainerBuilder {
             wait_for_start && (!self.gate_only_for_poststart || has_poststart(bundle.spec.hooks()));
         let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
         let console = connect_console(self.console_socket.as_deref(), console_pair)?;
+        // Connected before anything exists, so a bad path leaves nothing behind.
+        let pidfd_socket = self
+            .pidfd_socket
+            .as_deref()
+            .map(connect_pidfd_socket)
+            .transpose()?;
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
@@ -146,14 +161,22 @@ impl ContainerBuilder {
             cgroup: None,
             pid: None,
         };
-        let result = self.create_in(
-            &bundle,
-            seccomp,
-            console.as_ref(),
-            &mut guard,
-            wait_for_start,
-            t0,
-        );
+        let result = self
+            .create_in(
+                &bundle,
+                seccomp,
+                console.as_ref(),
+                &mut guard,
+                wait_for_start,
+                t0,
+            )
+            .and_then(|saved| {
+                // While the guard still holds: a failed send undoes the create.
+                if let (Some(sock), Some(path)) = (&pidfd_socket, &self.pidfd_socket) {
+                    send_pidfd(sock, path, saved.pid)?;
+                }
+                Ok(saved)
+            });
         match result {
             Ok(saved) => {
                 guard.disarm();
@@ -464,6 +487,25 @@ pub(crate) fn connect_console(
         )?))),
         None => Ok(pair),
     }
+}
+
+/// Connects to a `--pidfd-socket` listener.
+pub(crate) fn connect_pidfd_socket(path: &Path) -> Result<UnixStream> {
+    UnixStream::connect(path)
+        .map_err(|e| Error::sys(format!("connect to pidfd socket {}", path.display()), e))
+}
+
+/// Sends a pidfd of `pid` (our unreaped child, so the pid cannot have been
+/// reused) over `sock`, as runc does: one SCM_RIGHTS message.
+pub(crate) fn send_pidfd(sock: &UnixStream, path: &Path, pid: libc::pid_t) -> Result<()> {
+    let what = || format!("send pidfd of pid {pid} to pidfd socket {}", path.display());
+    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::sys(what(), e))?;
+    sys::send_fd(
+        std::os::fd::AsFd::as_fd(sock),
+        b"pidfd",
+        std::os::fd::AsFd::as_fd(&pidfd),
+    )
+    .map_err(|e| Error::sys(what(), e))
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and state dir.

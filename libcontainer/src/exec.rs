@@ -1,14 +1,15 @@
 //! `exec`: a new process in a running container, in all of its namespaces
 //! and its cgroup, with the container's seccomp profile.
 
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process};
 
 use crate::container::{wait_forwarding, Container, FORWARDED};
-use crate::error::{BundleError, Error, Result};
+use crate::error::{Error, Result};
 use crate::init::InitPlan;
 use crate::launcher::{self, LaunchContext};
 use crate::state::Status;
@@ -27,6 +28,82 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// Helper binary for multi-threaded callers (see `ContainerBuilder::init_binary`).
     pub init_binary: Option<PathBuf>,
+    /// A unix socket that receives a pidfd of the exec'd process.
+    pub pidfd_socket: Option<PathBuf>,
+    /// An existing sub-cgroup of the container's cgroup to run the process in.
+    pub sub_cgroup: Option<SubCgroup>,
+}
+
+/// Where below the container's cgroup an exec'd process goes (runc's
+/// `exec --cgroup`). The sub-cgroups must exist already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubCgroup {
+    /// The same path below the container's cgroup of every controller.
+    All(String),
+    /// A path per controller ("cpu", "memory" … on cgroup v1); controllers
+    /// not named keep the container's own cgroup.
+    PerController(BTreeMap<String, String>),
+}
+
+impl SubCgroup {
+    /// Parses runc's `--cgroup` values: a single `PATH`, or any number of
+    /// `CTRL[,CTRL…]:PATH`. `None` when there are none.
+    pub fn parse(args: &[String]) -> Result<Option<SubCgroup>> {
+        let bad = |arg: &str, why: &str| {
+            let arg = if arg.is_empty() { "\"\"" } else { arg };
+            Error::Argument(format!("--cgroup {arg}: {why}"))
+        };
+        let mut per = BTreeMap::new();
+        let mut all = None;
+        for arg in args {
+            match arg.split_once(':') {
+                Some((ctrls, path)) => {
+                    if path.is_empty() {
+                        return Err(bad(arg, "no path after the controllers"));
+                    }
+                    for ctrl in ctrls.split(',') {
+                        if ctrl.is_empty() {
+                            return Err(bad(arg, "empty controller name"));
+                        }
+                        if per.insert(ctrl.to_string(), path.to_string()).is_some() {
+                            return Err(bad(arg, &format!("controller {ctrl} is given twice")));
+                        }
+                    }
+                }
+                None if arg.is_empty() => return Err(bad(arg, "empty path")),
+                None => all = Some(arg.clone()),
+            }
+        }
+        match all {
+            Some(path) if args.len() == 1 => Ok(Some(SubCgroup::All(path))),
+            Some(path) => Err(bad(
+                &path,
+                "a path for all controllers cannot be combined with other --cgroup values \
+                 (use CTRL:PATH for each)",
+            )),
+            None if per.is_empty() => Ok(None),
+            None => Ok(Some(SubCgroup::PerController(per))),
+        }
+    }
+}
+
+/// `sub` as a relative path inside a cgroup: `..` may not climb out of it.
+/// `arg` is the --cgroup value, for the message.
+fn relative_sub_path(sub: &str, arg: &str) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(sub).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir if out.pop() => {}
+            Component::ParentDir => {
+                return Err(Error::Argument(format!(
+                    "--cgroup {arg}: {sub:?} leaves the container's cgroup"
+                )))
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The name of a namespace under /proc/<pid>/ns/.
@@ -51,6 +128,79 @@ impl Container {
             .process()
             .clone()
             .ok_or_else(|| self.no_config())
+    }
+
+    /// The cgroup directories an exec'd process joins: the container's, or
+    /// the requested existing sub-cgroups of them.
+    fn exec_cgroup_dirs(&self, sub: Option<&SubCgroup>) -> Result<HashMap<String, PathBuf>> {
+        let mut dirs = self.saved.cgroup_paths.clone();
+        let Some(sub) = sub else {
+            return Ok(dirs);
+        };
+        if dirs.is_empty() {
+            return Err(Error::Argument(
+                "--cgroup: the container has no cgroup of its own".into(),
+            ));
+        }
+        let v2 = dirs.contains_key(crate::cgroups::v2::KEY);
+        let (wanted, shown): (Vec<(Option<&str>, &str)>, String) = match sub {
+            SubCgroup::All(p) => (vec![(None, p.as_str())], p.clone()),
+            SubCgroup::PerController(m) => (
+                m.iter()
+                    .map(|(c, p)| (Some(c.as_str()), p.as_str()))
+                    .collect(),
+                m.iter()
+                    .map(|(c, p)| format!("{c}:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        };
+        if v2 {
+            // One tree for every controller: all paths must agree.
+            let first = wanted.first().map(|w| w.1).unwrap_or_default();
+            if wanted.iter().any(|w| w.1 != first) {
+                return Err(Error::Argument(format!(
+                    "--cgroup {shown}: on cgroup v2 every controller lives in one cgroup; \
+                     give a single path"
+                )));
+            }
+            let rel = relative_sub_path(first, &shown)?;
+            for dir in dirs.values_mut() {
+                dir.push(&rel);
+            }
+        } else {
+            for (ctrl, path) in &wanted {
+                let arg = match ctrl {
+                    Some(c) => format!("{c}:{path}"),
+                    None => path.to_string(),
+                };
+                let rel = relative_sub_path(path, &arg)?;
+                match ctrl {
+                    None => dirs.values_mut().for_each(|d| d.push(&rel)),
+                    Some(c) => {
+                        let mut known = dirs.keys().cloned().collect::<Vec<_>>();
+                        known.sort();
+                        let dir = dirs.get_mut(*c).ok_or_else(|| {
+                            Error::Argument(format!(
+                                "--cgroup {arg}: the container has no {c} cgroup \
+                                 (its controllers: {})",
+                                known.join(", ")
+                            ))
+                        })?;
+                        dir.push(&rel);
+                    }
+                }
+            }
+        }
+        for dir in dirs.values() {
+            if !dir.is_dir() {
+                return Err(Error::Argument(format!(
+                    "--cgroup {shown}: {} does not exist; the sub-cgroup must be created first",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(dirs)
     }
 
     fn no_config(&self) -> Error {
@@ -82,16 +232,8 @@ impl Container {
             _ => return Err(self.wrong_status(status, "cannot exec in a stopped container")),
         }
         let mut spec = self.config()?;
-        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(BundleError::invalid("process.args", "must name a program to run").into());
-        }
-        if !process.cwd().is_absolute() {
-            return Err(BundleError::invalid(
-                "process.cwd",
-                format!("{:?} is not an absolute path", process.cwd()),
-            )
-            .into());
-        }
+        crate::bundle::validate_process(&process)?;
+        let cgroup_dirs = self.exec_cgroup_dirs(opts.sub_cgroup.as_ref())?;
         spec.set_process(Some(process));
         // Every namespace of the container, joined through its init.
         let pid = self.saved.pid;
@@ -116,6 +258,11 @@ impl Container {
         let seccomp = crate::container::compile_seccomp(&spec, &self.root)?;
         let console =
             crate::container::connect_console(opts.console_socket.as_deref(), console_pair)?;
+        let pidfd_socket = opts
+            .pidfd_socket
+            .as_deref()
+            .map(crate::container::connect_pidfd_socket)
+            .transpose()?;
         let plan = InitPlan {
             id: self.saved.id.clone(),
             spec,
@@ -130,7 +277,7 @@ impl Container {
             exec: true,
         };
         let ctx = LaunchContext {
-            cgroup: launcher::CgroupSetup::Join(&self.saved.cgroup_paths),
+            cgroup: launcher::CgroupSetup::Join(&cgroup_dirs),
             resources: None,
             console_socket: console.as_ref(),
             exec_fifo: None,
@@ -140,6 +287,14 @@ impl Container {
         crate::fault::point("exec:before-launch");
         let pid = launcher::launch(plan, &ctx)?;
         crate::fault::point("exec:after-launch");
+        if let (Some(sock), Some(path)) = (&pidfd_socket, &opts.pidfd_socket) {
+            if let Err(e) = crate::container::send_pidfd(sock, path, pid) {
+                // Nobody could manage the process as asked: it must not run.
+                let _ = sys::kill(pid, libc::SIGKILL);
+                let _ = sys::waitpid(pid, 0);
+                return Err(e);
+            }
+        }
         if let Some(pid_file) = &opts.pid_file {
             crate::container::write_pid_file(pid_file, pid)?;
         }
@@ -164,5 +319,47 @@ impl Container {
         };
         sys::restore_sigmask(&old);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<SubCgroup>> {
+        SubCgroup::parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn cgroup_flag_values() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["a/b"]).unwrap(), Some(SubCgroup::All("a/b".into())));
+        let per = parse(&["cpu,cpuacct:x", "memory:y"]).unwrap();
+        let want: BTreeMap<String, String> = [("cpu", "x"), ("cpuacct", "x"), ("memory", "y")]
+            .iter()
+            .map(|(c, p)| (c.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(per, Some(SubCgroup::PerController(want)));
+        for bad in [
+            &["a", "b"][..],
+            &["a", "cpu:b"],
+            &["cpu:a", "cpu:b"],
+            &[":a"],
+            &["cpu:"],
+            &[""],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sub_paths_stay_inside() {
+        assert_eq!(
+            relative_sub_path("/a/./b/../c", "x").unwrap(),
+            PathBuf::from("a/c")
+        );
+        assert_eq!(relative_sub_path("/", "x").unwrap(), PathBuf::new());
+        assert!(relative_sub_path("a/../..", "x").is_err());
+        assert!(relative_sub_path("../x", "x").is_err());
     }
 }

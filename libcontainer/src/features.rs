@@ -33,20 +33,71 @@ fn supported_seccomp_flags() -> Vec<&'static str> {
     flags
 }
 
-/// Capability names the running kernel knows.
+/// Every architecture name of the runtime spec.
+const SECCOMP_ARCHS: &[&str] = &[
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+];
+
+/// The architectures a profile may list here: libseccomp puts them in one
+/// filter with the native one only when they share its byte order, so the
+/// big-endian ones cannot be used on x86_64.
+fn seccomp_archs() -> Vec<&'static str> {
+    use std::str::FromStr;
+    SECCOMP_ARCHS
+        .iter()
+        .copied()
+        .filter(|name| {
+            let Ok(arch) = libseccomp::ScmpArch::from_str(name) else {
+                return false;
+            };
+            libseccomp::ScmpFilterContext::new(libseccomp::ScmpAction::Allow)
+                .is_ok_and(|mut ctx| ctx.add_arch(arch).is_ok())
+        })
+        .collect()
+}
+
+/// Capability names the running kernel knows and berth can grant: a
+/// capability missing from berth's own bounding set (this host withholds
+/// CAP_SYS_RESOURCE) is refused when a config asks for it.
 fn capabilities() -> Vec<String> {
+    let bounding = caps::read(None, caps::CapSet::Bounding).unwrap_or_default();
     let mut caps: Vec<String> = caps::runtime::thread_all_supported()
         .into_iter()
+        .filter(|c| bounding.contains(c))
         .map(|c| c.to_string())
         .collect();
     caps.sort();
     caps
 }
 
+/// Whether AppArmor is enabled on this host (a profile can be applied).
+pub fn apparmor_enabled() -> bool {
+    lsm::apparmor_enabled()
+}
+
+/// Whether SELinux is enabled on this host (a label can be applied).
+pub fn selinux_enabled() -> bool {
+    lsm::selinux_enabled()
+}
+
 /// The features document.
 pub fn features() -> Value {
-    let hierarchies = crate::cgroups::host_hierarchies();
-    let v1 = hierarchies.iter().any(|h| !h.is_v2());
     let libseccomp = libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default();
@@ -62,7 +113,8 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities(),
             "cgroup": {
-                "v1": v1,
+                // Built in, whatever the host mounts (the spec's meaning).
+                "v1": true,
                 "v2": true,
                 "systemd": false,
                 "systemdUser": false,
@@ -79,14 +131,7 @@ pub fn features() -> Value {
                     "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
                     "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
                 ],
-                "archs": [
-                    "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS",
-                    "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
-                    "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-                    "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64",
-                    "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32",
-                    "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"
-                ],
+                "archs": seccomp_archs(),
                 "knownFlags": [
                     "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                     "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
@@ -96,6 +141,13 @@ pub fn features() -> Value {
             "apparmor": {"enabled": lsm::apparmor_enabled()},
             "selinux": {"enabled": lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
+            "memoryPolicy": {
+                "modes": [
+                    "MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE",
+                    "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"
+                ],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {

@@ -83,6 +83,12 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     // A non-dumpable process's /proc/<pid>/exe cannot be opened by the
     // container: it never reaches the host berth binary (CVE-2019-5736).
     sys::set_dumpable(false).map_err(io_step("make non-dumpable"))?;
+    if plan.exec {
+        // Inherited by the exec'd process until it is in the cgroup.
+        if let Some(p) = plan.spec.process() {
+            process::apply_cpu_affinity(p, true)?;
+        }
+    }
     let ns = NamespacePlan::from_spec(&plan.spec);
     // Open them all first: once in another mount namespace the paths
     // (often /proc/<pid>/ns/...) may not resolve any more.
@@ -183,7 +189,10 @@ fn container_init(
     };
     let t0 = std::time::Instant::now();
     let init_pid = if plan.exec {
-        wait_for_cgroup(chan)?
+        let pid = wait_for_cgroup(chan)?;
+        // Joining a cpuset may have changed the affinity: set it now.
+        process::apply_cpu_affinity(proc_cfg, false)?;
+        pid
     } else {
         set_up_container(plan, chan, ns)?
     };

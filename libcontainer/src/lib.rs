@@ -43,6 +43,6 @@ mod tty_proxy;
 
 pub use container::{default_root, exit_code, Container, ContainerBuilder, DEFAULT_ROOT};
 pub use error::{Error, Result};
-pub use exec::ExecOptions;
+pub use exec::{ExecOptions, SubCgroup};
 pub use spec::OCI_VERSION;
 pub use state::{StateReport, Status};

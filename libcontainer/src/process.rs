@@ -319,6 +319,94 @@ pub fn parse_nodes(list: &str) -> Result<Vec<libc::c_ulong>, String> {
     Ok(mask)
 }
 
+/// Parses a CPU list like "0-3,7" (the syntax of process.execCPUAffinity)
+/// into CPU numbers, each below the kernel's CPU_SETSIZE.
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let bad = || format!("{part:?} is not a CPU number or range (expected a list like 0-3,7)");
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(lo) || !digits(hi) {
+            return Err(bad());
+        }
+        let lo: usize = lo.parse().map_err(|_| bad())?;
+        let hi: usize = hi.parse().map_err(|_| bad())?;
+        if lo > hi {
+            return Err(format!("{part:?}: the range runs backwards"));
+        }
+        if hi >= sys::CPU_SETSIZE {
+            return Err(format!(
+                "{part:?}: CPU {hi} is beyond the largest CPU number the kernel takes ({})",
+                sys::CPU_SETSIZE - 1
+            ));
+        }
+        cpus.extend(lo..=hi);
+    }
+    Ok(cpus)
+}
+
+/// The message names the whole list only when the bad part is not all of it.
+fn cpu_list_error(text: &str, message: String) -> String {
+    if text.contains(',') {
+        format!("{text:?}: {message}")
+    } else {
+        message
+    }
+}
+
+/// Checks process.execCPUAffinity (an empty list is the same as none). A
+/// list without any online CPU is refused here, before anything starts,
+/// as the kernel would refuse it later.
+pub fn check_exec_cpu_affinity(process: &Process) -> Result<(), crate::error::BundleError> {
+    let Some(aff) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_cpu_list(s.trim()).ok());
+    let check = |field: &str, value: &Option<String>| {
+        let Some(text) = value.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(());
+        };
+        let field = format!("process.execCPUAffinity.{field}");
+        let cpus = parse_cpu_list(text)
+            .map_err(|m| crate::error::BundleError::invalid(&field, cpu_list_error(text, m)))?;
+        if let Some(online) = &online {
+            if !cpus.iter().any(|c| online.contains(c)) {
+                return Err(crate::error::BundleError::invalid(
+                    &field,
+                    format!("{text:?} names no online CPU of this host"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    check("initial", aff.initial())?;
+    check("final", aff.cpu_affinity_final())
+}
+
+/// Applies process.execCPUAffinity.initial (`initial`) or .final to the
+/// calling process (an exec'd process, before or after it joins the
+/// container's cgroup).
+pub fn apply_cpu_affinity(process: &Process, initial: bool) -> Result<(), ChildError> {
+    let Some(aff) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    let (which, value) = if initial {
+        ("initial", aff.initial())
+    } else {
+        ("final", aff.cpu_affinity_final())
+    };
+    let Some(text) = value.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let field = format!("process.execCPUAffinity.{which}");
+    let cpus =
+        parse_cpu_list(text).map_err(|m| ChildError::msg(&field, cpu_list_error(text, m)))?;
+    sys::sched_setaffinity_self(&cpus).map_err(|e| ChildError::io(format!("{field} {text:?}"), &e))
+}
+
 /// The mode (with flags) and nodes of linux.memoryPolicy.
 pub fn memory_policy(
     p: &oci_spec::runtime::LinuxMemoryPolicy,
@@ -378,5 +466,14 @@ mod tests {
         assert_eq!(parse_nodes("64").unwrap(), vec![0, 1]);
         assert!(parse_nodes("3-1").is_err());
         assert!(parse_nodes("x").is_err());
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(parse_cpu_list("7").unwrap(), vec![7]);
+        for bad in ["", "1,", "3-1", "a", "1-", " 1", "0-5000", "-1"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use berth::{Container, ExecOptions};
+use berth::{Container, ExecOptions, SubCgroup};
 use clap::Args;
 use oci_spec::runtime::{Capability, Process};
 
@@ -54,9 +54,13 @@ pub struct ExecArgs {
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
-    /// Run in this sub-cgroup of the container
+    /// Run in an existing sub-cgroup of the container: PATH, or
+    /// CTRL[,CTRL]:PATH per controller (repeatable)
     #[arg(long)]
     cgroup: Vec<String>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// Container ID
     id: String,
     /// Program and arguments
@@ -83,7 +87,7 @@ fn build_process(container: &Container, a: &ExecArgs) -> Result<Process, String>
             }
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--process {}: {e}", path.display()))?;
-            serde_json::from_str::<Process>(&text)
+            berth::bundle::parse_process(&text)
                 .map_err(|e| format!("--process {}: {e}", path.display()))?
         }
         None => {
@@ -141,10 +145,22 @@ fn build_process(container: &Container, a: &ExecArgs) -> Result<Process, String>
     if a.tty {
         p.set_terminal(Some(true));
     }
+    // Named by their flags here; a process.json asking for them is
+    // refused by the library, naming its field.
     if let Some(profile) = &a.apparmor {
+        if !berth::features::apparmor_enabled() {
+            return Err(format!(
+                "--apparmor {profile:?}: cannot be applied: AppArmor is not enabled on this host"
+            ));
+        }
         p.set_apparmor_profile(Some(profile.clone()));
     }
     if let Some(label) = &a.process_label {
+        if !berth::features::selinux_enabled() {
+            return Err(format!(
+                "--process-label {label:?}: cannot be applied: SELinux is not enabled on this host"
+            ));
+        }
         p.set_selinux_label(Some(label.clone()));
     }
     Ok(p)
@@ -152,9 +168,7 @@ fn build_process(container: &Container, a: &ExecArgs) -> Result<Process, String>
 
 /// Runs `exec`; returns the exit code to exit with.
 pub fn exec(root: &std::path::Path, a: &ExecArgs) -> Result<u8, String> {
-    if !a.cgroup.is_empty() {
-        return Err("--cgroup: exec into a sub-cgroup is not supported by berth yet".into());
-    }
+    let sub_cgroup = SubCgroup::parse(&a.cgroup).map_err(|e| e.to_string())?;
     let container = Container::load(root, &a.id).map_err(|e| e.to_string())?;
     let process = build_process(&container, a)?;
     let opts = ExecOptions {
@@ -163,6 +177,8 @@ pub fn exec(root: &std::path::Path, a: &ExecArgs) -> Result<u8, String> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         init_binary: None,
+        pidfd_socket: a.pidfd_socket.clone(),
+        sub_cgroup,
     };
     if a.detach {
         container.exec(process, &opts).map_err(|e| e.to_string())?;

@@ -67,6 +67,9 @@ struct CreateArgs {
     /// Pass this many fds after stdio (3, 4, …) to the container
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// Container ID
     id: String,
 }
@@ -205,6 +208,9 @@ fn builder(root: &std::path::Path, a: &CreateArgs) -> ContainerBuilder {
     }
     if let Some(p) = &a.pid_file {
         b = b.pid_file(p);
+    }
+    if let Some(p) = &a.pidfd_socket {
+        b = b.pidfd_socket(p);
     }
     b
 }

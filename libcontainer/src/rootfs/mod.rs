@@ -177,7 +177,10 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
         let typ_c = step(what, cstr(&typ))?;
         let data = step(what, cstr(&opts.data))?;
         let data = (!opts.data.is_empty()).then_some(data.as_c_str());
-        let r = sys::mount(Some(&src_c), &target_path, Some(&typ_c), opts.flags, data);
+        // The mount is new, so "remount" has nothing to remount: its flags
+        // apply now (as for bind mounts above).
+        let flags = opts.flags & !libc::MS_REMOUNT;
+        let r = sys::mount(Some(&src_c), &target_path, Some(&typ_c), flags, data);
         match r {
             // sysfs cannot be mounted in a user namespace that does not own
             // the network namespace: bind the host's, as runc does.

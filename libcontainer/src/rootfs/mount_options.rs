@@ -158,11 +158,14 @@ pub fn parse(options: &[String]) -> ParsedOptions {
             }
         } else if let Some(&(name, set, attr)) = RECURSIVE_OPTIONS.iter().find(|(n, _, _)| n == opt)
         {
-            if name.ends_with("atime") && name != "rnodiratime" && name != "rdiratime" {
+            let atime = name.ends_with("atime") && name != "rnodiratime" && name != "rdiratime";
+            if atime {
+                // The kernel changes the atime mode only with the whole
+                // MOUNT_ATTR__ATIME field cleared and one mode set.
                 parsed.recursive_clr |= MOUNT_ATTR_ATIME;
                 parsed.recursive_set &= !MOUNT_ATTR_ATIME;
-            }
-            if set {
+                parsed.recursive_set |= attr;
+            } else if set {
                 parsed.recursive_set |= attr;
                 parsed.recursive_clr &= !attr;
             } else {
@@ -208,6 +211,19 @@ mod tests {
     fn later_option_wins() {
         let opts: Vec<String> = ["ro", "rw"].iter().map(|s| s.to_string()).collect();
         assert_eq!(parse(&opts).flags & libc::MS_RDONLY, 0);
+    }
+
+    #[test]
+    fn recursive_atime_clears_the_whole_field() {
+        for (opt, mode) in [
+            ("rnoatime", MOUNT_ATTR_NOATIME),
+            ("rstrictatime", MOUNT_ATTR_STRICTATIME),
+            ("rrelatime", 0),
+        ] {
+            let p = parse(&[opt.to_string()]);
+            assert_eq!(p.recursive_clr, MOUNT_ATTR_ATIME, "{opt}");
+            assert_eq!(p.recursive_set, mode, "{opt}");
+        }
     }
 
     #[test]

@@ -1094,3 +1094,29 @@ pub fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
     // SAFETY: kill takes integers; a negative pid addresses the group.
     unsafe { libc::kill(-pgid, signal) };
 }
+
+/// pidfd_open(2): a descriptor that refers to process `pid` (close-on-exec,
+/// as the kernel always makes it).
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the result is a new fd we own.
+    let fd = check_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The largest CPU number a `cpu_set_t` holds, plus one.
+pub const CPU_SETSIZE: usize = libc::CPU_SETSIZE as usize;
+
+/// sched_setaffinity(2) of the calling thread to exactly `cpus` (each
+/// below [`CPU_SETSIZE`]; larger numbers are left out).
+pub fn sched_setaffinity_self(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < CPU_SETSIZE) {
+        // SAFETY: cpu is below CPU_SETSIZE, the bit count of the set.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    check(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map(drop)
+}
