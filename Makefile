@@ -11,8 +11,9 @@ all: build
 deps:
 	scripts/deps.sh
 
+# A static, non-PIE release binary at target/release/berth (see the script).
 build:
-	$(CARGO) build --release
+	CARGO=$(CARGO) scripts/build-release.sh
 
 # One isolated container: its hostname, ps showing itself as PID 1, its own
 # mount table; then `berth list` shows nothing is left over.

@@ -77,7 +77,7 @@ outer() {
     fi
     if [[ ! -x $BERTH ]]; then
         echo "bench: building berth ($BERTH missing)"
-        (cd "$BENCH_REPO" && cargo build --release -p berth-runtime)
+        (cd "$BENCH_REPO" && scripts/build-release.sh)
     fi
     [[ $BENCH_WORK != *[[:space:]@%]* && $BENCH_STATE != *[[:space:]@%]* ]] ||
         bench_die "work and state paths must not contain spaces, @ or %"

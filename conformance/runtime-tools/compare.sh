@@ -7,7 +7,7 @@
 #
 # Environment:
 #   BERTH   berth binary (default: target/release/berth of this workspace,
-#           built with `cargo build --release -p berth-runtime` if missing)
+#           built with scripts/build-release.sh if missing)
 #   RUNC    runc binary (default /usr/sbin/runc, Debian's runc package)
 #   CRUN    crun command (default: crun-wrapper.sh beside this script, which
 #           runs /usr/bin/crun with the cgroup2 mount hidden)
@@ -29,7 +29,7 @@ CRUN=${CRUN:-$HERE/crun-wrapper.sh}
 
 if [ ! -x "$BERTH" ]; then
     echo "compare.sh: $BERTH missing; building it" >&2
-    (cd "$ROOT" && cargo build --release -p berth-runtime) || die "cargo build --release -p berth-runtime failed"
+    (cd "$ROOT" && scripts/build-release.sh) || die "scripts/build-release.sh failed"
 fi
 [ -x "$RUNC" ] || die "$RUNC not found (apt-get install runc)"
 [ -x /usr/bin/crun ] || die "/usr/bin/crun not found (apt-get install crun)"
