@@ -183,12 +183,6 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
                     format!("{:?} is not an absolute path", m.destination()),
                 ));
             }
-            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-                return Err(BundleError::unsupported(
-                    format!("mounts[{i}].uidMappings"),
-                    "idmapped mounts",
-                ));
-            }
             for opt in m.options().iter().flatten() {
                 crate::rootfs::mount_options::check_option(opt).map_err(|what| {
                     BundleError::unsupported(format!("mounts[{i}].options"), what)
@@ -196,6 +190,7 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
             }
         }
     }
+    crate::rootfs::idmap::requests(spec)?;
     validate_linux(spec)
 }
 

@@ -81,6 +81,17 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
     let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
     plan.console_socket = ctx.console_socket.map(|s| s.as_raw_fd());
     plan.fifo = ctx.exec_fifo.map(|f| f.as_raw_fd());
+    // Made here, with the runtime's privileges over the host filesystems;
+    // init attaches them (rootfs::idmap says why).
+    let idmapped = if plan.exec {
+        Vec::new()
+    } else {
+        crate::rootfs::idmap::prepare(&plan.spec).map_err(Error::Child)?
+    };
+    plan.idmap_mounts = idmapped
+        .iter()
+        .map(|(i, fd)| (*i, fd.as_raw_fd()))
+        .collect();
     let single_threaded = sys::thread_count() == 1;
     let intermediate = if single_threaded && !ctx.force_helper {
         match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
@@ -91,6 +102,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                 let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
                 keep.extend(plan.console_socket);
                 keep.extend(plan.fifo);
+                keep.extend(plan.idmap_mounts.iter().map(|(_, fd)| *fd));
                 keep.push(child_chan.stream().as_raw_fd());
                 if let Err(e) = sys::close_fds_except(&keep) {
                     let mut chan = child_chan;
@@ -107,8 +119,10 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             }
         }
     } else {
-        spawn_helper(&plan, &mut chan, child_chan, ctx)?
+        spawn_helper(&plan, &mut chan, child_chan, ctx, &idmapped)?
     };
+    // The children hold their own copies.
+    drop(idmapped);
     tracing::debug!(
         ms = t0.elapsed().as_secs_f64() * 1e3,
         peak_kb = crate::sys::peak_rss_kb(),
@@ -182,6 +196,7 @@ fn spawn_helper(
     chan: &mut Channel,
     child_chan: Channel,
     ctx: &LaunchContext<'_>,
+    idmapped: &[(usize, OwnedFd)],
 ) -> Result<Intermediate> {
     let path = helper_path(ctx)?;
     let child_end: OwnedFd = child_chan.into_stream().into();
@@ -206,6 +221,9 @@ fn spawn_helper(
     }
     if let Some(fifo) = ctx.exec_fifo {
         send(chan, fifo.as_fd())?;
+    }
+    for (_, tree) in idmapped {
+        send(chan, tree.as_fd())?;
     }
     Ok(Intermediate::Helper(child))
 }
