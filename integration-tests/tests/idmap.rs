@@ -258,3 +258,20 @@ fn idmapped_mount_reaches_init_through_the_helper() {
         "1000:1000"
     );
 }
+
+#[test]
+fn features_claim_idmapped_mounts() {
+    let out = Command::new(integration_tests::berth_bin())
+        .arg("features")
+        .output()
+        .expect("run berth features");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("features JSON");
+    // This host runs Linux 6.x: mount_setattr(MOUNT_ATTR_IDMAP) exists.
+    assert_eq!(
+        v["linux"]["mountExtensions"]["idmap"]["enabled"],
+        json!(true),
+        "{v}"
+    );
+    let opts = v["mountOptions"].as_array().expect("mountOptions");
+    assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")));
+}

@@ -428,15 +428,13 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
             "cannot be applied: resctrl is not mounted at /sys/fs/resctrl on this host",
         ));
     }
-    let unsupported = [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.netDevices", linux.net_devices().is_some()),
-    ];
+    let unsupported = [("linux.intelRdt", linux.intel_rdt().is_some())];
     for (field, set) in unsupported {
         if set {
             return Err(BundleError::unsupported(field, "this setting"));
         }
     }
+    crate::netdev::validate(spec)?;
     if let Some(resources) = linux.resources() {
         crate::cgroups::check_supported(resources)?;
     }

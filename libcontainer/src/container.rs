@@ -694,6 +694,7 @@ impl Container {
                 "only a stopped container can be deleted (use --force)",
             ));
         }
+        self.restore_net_devices();
         if self.saved.init_alive() {
             let _ = sys::kill(self.saved.pid, libc::SIGKILL);
             crate::fault::point("delete:after-kill");
@@ -718,6 +719,23 @@ impl Container {
         dir.remove()?;
         self.run_lifecycle_hooks(HookKind::Poststop, Status::Stopped);
         Ok(())
+    }
+
+    /// linux.netDevices go back to the host while the container's network
+    /// namespace still exists (it dies with init otherwise).
+    fn restore_net_devices(&self) {
+        // Most configs have none: skip parsing them on every delete.
+        let text = std::fs::read_to_string(self.dir.join(state::CONFIG_FILE)).unwrap_or_default();
+        if !text.contains("\"netDevices\"") {
+            return;
+        }
+        let Ok(spec) = crate::bundle::parse_config(&text) else {
+            return;
+        };
+        let pid = self.saved.init_alive().then_some(self.saved.pid);
+        if let Err(e) = crate::netdev::move_out(&spec, pid) {
+            tracing::warn!("{e}");
+        }
     }
 
     /// poststart and poststop: a failing hook is logged, and the operation

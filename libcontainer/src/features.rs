@@ -101,6 +101,8 @@ pub fn features() -> Value {
             "apparmor": {"enabled": lsm::apparmor_enabled()},
             "selinux": {"enabled": lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
+            // Moved in and out over rtnetlink (netdev.rs).
+            "netDevices": {"enabled": true},
             // mount_setattr(MOUNT_ATTR_IDMAP) came with Linux 5.12.
             "mountExtensions": {"idmap": {"enabled": kernel_version() >= (5, 12)}}
         },

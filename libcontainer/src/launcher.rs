@@ -153,6 +153,12 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             Ok(pid)
         }
         Err((init_pid, err)) => {
+            if let (Some(pid), false) = (init_pid, plan.exec) {
+                // Devices in init's network namespace would die with it.
+                if let Err(e) = crate::netdev::move_out(&plan.spec, Some(pid)) {
+                    tracing::warn!("{e}");
+                }
+            }
             if let Some(pid) = init_pid {
                 let _ = sys::kill(pid, libc::SIGKILL);
                 let _ = sys::waitpid(pid, 0);
@@ -256,6 +262,9 @@ fn converse(
                 init_pid = Some(pid);
                 if let Err(e) = place_in_cgroup(ctx, created, pid) {
                     return Err((init_pid, prefer_child_error(chan, e)));
+                }
+                if !plan.exec {
+                    crate::netdev::move_in(&plan.spec, pid).map_err(|e| (init_pid, e))?;
                 }
                 crate::fault::point("launch:after-init-pid");
                 if let Err(e) = chan.send(&ToChild::Continue { init_pid: pid }) {
