@@ -69,9 +69,16 @@ fn idmap_takes_the_container_mappings_in_a_user_namespace() {
         &mut b,
         json!({"destination": "/plain", "type": "bind", "source": s, "options": ["rbind"]}),
     );
+    // Other options still apply to an idmapped mount.
+    push_mount(
+        &mut b,
+        json!({"destination": "/ro", "type": "bind", "source": s,
+               "options": ["bind", "idmap", "ro", "nosuid"]}),
+    );
     b.set_sh(
-        "stat -c '%n %u:%g' /data/f0 /data/f1000 /plain/f1000; \
-         echo new > /data/made-inside && echo wrote",
+        "stat -c '%n %u:%g' /data/f0 /data/f1000 /plain/f1000 /ro/f1000; \
+         echo new > /data/made-inside && echo wrote; \
+         touch /ro/x 2>&1; grep ' /ro ' /proc/self/mounts",
     );
     let out = env.run(&mut b, &env.new_id());
     assert_eq!(out.code, 0, "{}", out.describe());
@@ -88,6 +95,23 @@ fn idmap_takes_the_container_mappings_in_a_user_namespace() {
         out.describe()
     );
     assert!(out.stdout.contains("wrote"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("/ro/f1000 1000:1000"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("Read-only file system"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.contains(" /ro ") && l.contains("ro,") && l.contains("nosuid")),
+        "{}",
+        out.describe()
+    );
     // Container root (host 100000) writes as on-disk root through the mount.
     assert_eq!(host_owner(&src.join("made-inside")), "0:0");
 }

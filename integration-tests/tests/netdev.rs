@@ -211,6 +211,27 @@ fn bad_net_devices_are_clear_errors_and_leave_the_host_as_it_was() {
     );
     let (_, link) = ip(&["-o", "link", "show", "dev", &dev.name]);
     assert!(link.contains(",UP"), "not up again: {link}");
+
+    // create failing after init is ready (an unwritable --pid-file): the
+    // device comes back before init and its namespace go.
+    let mut b = Bundle::new(&env);
+    b.config_mut()["linux"]["netDevices"] = json!({ dev.name.clone(): {"name": "ctr0"} });
+    let id = env.new_id();
+    env.prepare(&mut b, &id);
+    let bundle = b.path().display().to_string();
+    let pid_file = env.dir().join("no-such-dir/pid").display().to_string();
+    let out = env.berth(&["create", "--bundle", &bundle, "--pid-file", &pid_file, &id]);
+    assert_ne!(out.code, 0, "{}", out.describe());
+    assert!(out.stderr.contains("pid file"), "{}", out.describe());
+    assert!(
+        host_has(&dev.name),
+        "the device died with the failed container"
+    );
+    assert!(
+        env.root_entries().is_empty(),
+        "state left: {:?}",
+        env.root_entries()
+    );
 }
 
 #[test]

@@ -137,6 +137,7 @@ impl ContainerBuilder {
             dir: Some(dir),
             cgroup: None,
             pid: None,
+            net_devices: None,
         };
         let result = self.create_in(
             &bundle,
@@ -281,6 +282,9 @@ impl ContainerBuilder {
         }
         let pid = launched?;
         guard.pid = Some(pid);
+        if linux.net_devices().is_some() {
+            guard.net_devices = Some(spec.clone());
+        }
         crate::fault::point("create:after-init-ready");
         let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {
             Error::Child(crate::error::ChildError::msg(
@@ -458,6 +462,8 @@ struct CleanupGuard {
     dir: Option<StateDir>,
     cgroup: Option<HashMap<String, PathBuf>>,
     pid: Option<libc::pid_t>,
+    /// The config, when it moved linux.netDevices into init's namespace.
+    net_devices: Option<oci_spec::runtime::Spec>,
 }
 
 impl CleanupGuard {
@@ -472,6 +478,10 @@ impl CleanupGuard {
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
+            if let Some(spec) = &self.net_devices {
+                // They would die with init's network namespace.
+                let _ = crate::netdev::move_out(spec, Some(pid));
+            }
             let _ = sys::kill(pid, libc::SIGKILL);
             let _ = sys::waitpid(pid, 0);
         }
