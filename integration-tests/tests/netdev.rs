@@ -243,3 +243,41 @@ fn features_claim_net_devices() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("features JSON");
     assert_eq!(v["linux"]["netDevices"]["enabled"], json!(true), "{v}");
 }
+
+#[test]
+fn name_template_takes_free_numbers_and_devices_come_back() {
+    require_root!();
+    let env = Env::new("netdevtmpl");
+    let a = Iface::new("t", "10.199.74.7/24");
+    let b_dev = Iface::new("t", "10.199.75.7/24");
+    let mut b = Bundle::new(&env);
+    let out = env.shared_dir(&mut b, "/out");
+    b.config_mut()["linux"]["netDevices"] = json!({
+        a.name.clone(): {"name": "net%d"},
+        b_dev.name.clone(): {"name": "net%d"},
+    });
+    b.set_sh("{ ip -o -4 addr show; echo done; } > /out/net 2>&1; sleep 60");
+    let id = env.new_id();
+    env.create(&mut b, &id).ok();
+    env.berth(&["start", &id]).ok();
+    let seen = wait_for_file(&out.join("net"), "done", T);
+    // Numbers go in the order of the host names.
+    let (first, second) = if a.name < b_dev.name {
+        ("10.199.74.7/24", "10.199.75.7/24")
+    } else {
+        ("10.199.75.7/24", "10.199.74.7/24")
+    };
+    assert!(
+        seen.lines()
+            .any(|l| l.contains("net0") && l.contains(first)),
+        "{seen}"
+    );
+    assert!(
+        seen.lines()
+            .any(|l| l.contains("net1") && l.contains(second)),
+        "{seen}"
+    );
+    env.berth(&["delete", "--force", &id]).ok();
+    assert!(host_has(&a.name), "{} did not come back", a.name);
+    assert!(host_has(&b_dev.name), "{} did not come back", b_dev.name);
+}

@@ -37,6 +37,36 @@ use crate::sys;
 /// The kernel's IFNAMSIZ, with the terminating NUL.
 const IFNAMSIZ: usize = 16;
 
+/// The parts around the kernel's "%d" in a name template ("eth%d").
+fn template(name: &str) -> Option<(&str, &str)> {
+    let i = name.find("%d")?;
+    Some((&name[..i], &name[i + 2..]))
+}
+
+/// Whether `name` is `template` with a number for its "%d"; the number.
+fn template_index(template: (&str, &str), name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(template.0)?.strip_suffix(template.1)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Checks a name for the container side: a valid interface name, or a
+/// template with one "%d" that the kernel's own allocation would take.
+fn check_inside_name(name: &str) -> Result<(), String> {
+    check_name(name)?;
+    match template(name) {
+        Some((pre, post)) if !pre.contains('%') && !post.contains('%') => {
+            check_name(&format!("{pre}0{post}"))
+        }
+        _ if name.contains('%') => Err(format!(
+            "{name:?}: a name may hold one \"%d\" (a template) and no other '%'"
+        )),
+        _ => check_name(name),
+    }
+}
+
 /// Checks an interface name as the kernel's dev_valid_name does.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -94,12 +124,20 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
     let mut inside: HashMap<String, String> = HashMap::new();
     for host in keys {
         let field = format!("linux.netDevices.{host}");
-        check_name(host).map_err(|m| BundleError::invalid(field.clone(), m))?;
+        check_name(host)
+            .and_then(|()| match host.contains('%') {
+                true => Err(format!("{host:?}: a host interface name has no '%'")),
+                false => Ok(()),
+            })
+            .map_err(|m| BundleError::invalid(field.clone(), m))?;
         let name = devs[host].name().clone().filter(|n| !n.is_empty());
         if let Some(n) = &name {
-            check_name(n).map_err(|m| BundleError::invalid(format!("{field}.name"), m))?;
+            check_inside_name(n).map_err(|m| BundleError::invalid(format!("{field}.name"), m))?;
         }
         let name = name.unwrap_or_else(|| host.clone());
+        if template(&name).is_some() {
+            continue;
+        }
         if let Some(other) = inside.insert(name.clone(), host.clone()) {
             return Err(BundleError::invalid(
                 field,
@@ -219,6 +257,24 @@ impl Rtnl {
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The names of all devices.
+    fn link_names(&mut self) -> io::Result<Vec<String>> {
+        let answer = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The permanent (configured, not autoconfigured) addresses of device `index`.
@@ -407,6 +463,22 @@ fn move_one(
                 format!("no network device {host_name:?} in the runtime's network namespace"),
             ))
         })?;
+    // A template takes the first free number, as the kernel would; resolved
+    // here so the device can be found again by name.
+    let resolved;
+    let name = match template(name) {
+        Some(t) => {
+            let taken = inside.link_names().map_err(|e| fail(field.clone(), &e))?;
+            resolved = (0u32..)
+                .map(|n| format!("{}{n}{}", t.0, t.1))
+                .find(|c| !taken.contains(c))
+                .unwrap_or_default();
+            check_name(&resolved)
+                .map_err(|m| Error::Child(ChildError::msg(format!("{field}.name"), m)))?;
+            resolved.as_str()
+        }
+        None => name,
+    };
     if inside
         .link(name)
         .map_err(|e| fail(field.clone(), &e))?
@@ -476,6 +548,36 @@ fn move_one_back(
     inside.move_link(link.header.index, to, host_name)
 }
 
+/// Replaces each template name by the device inside it was given: devices
+/// of one template took increasing numbers in host-name order.
+fn resolve_templates(inside: &mut Rtnl, devs: Vec<(String, String)>) -> Vec<(String, String)> {
+    if !devs.iter().any(|(_, n)| template(n).is_some()) {
+        return devs;
+    }
+    let names = inside.link_names().unwrap_or_default();
+    let mut taken: Vec<String> = Vec::new();
+    devs.into_iter()
+        .map(|(host, name)| {
+            let Some(t) = template(&name) else {
+                return (host, name);
+            };
+            let found = names
+                .iter()
+                .filter(|n| !taken.contains(n))
+                .filter_map(|n| template_index(t, n).map(|i| (i, n)))
+                .min()
+                .map(|(_, n)| n.clone());
+            match found {
+                Some(n) => {
+                    taken.push(n.clone());
+                    (host, n)
+                }
+                None => (host, name),
+            }
+        })
+        .collect()
+}
+
 /// The container's network namespace, while it still exists: init's, or
 /// the one joined by path.
 fn container_netns(spec: &Spec, init_pid: Option<libc::pid_t>) -> Option<OwnedFd> {
@@ -518,6 +620,7 @@ pub fn move_out(spec: &Spec, init_pid: Option<libc::pid_t>) -> Result<(), Error>
             &e,
         )
     })?;
+    let devs = resolve_templates(&mut inside, devs);
     let mut first = None;
     for (host_name, name) in &devs {
         if let Err(e) = move_one_back(&mut inside, own.as_fd(), host_name, name) {
@@ -543,6 +646,13 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", "a:1", "abcdefghijklmnop"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+        check_inside_name("eth%d").unwrap();
+        for bad in ["eth%s", "e%d%d", "abcdefghijklmn%d", "%"] {
+            assert!(check_inside_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(template_index(("eth", ""), "eth12"), Some(12));
+        assert_eq!(template_index(("eth", ""), "eth"), None);
+        assert_eq!(template_index(("eth", ""), "ethx"), None);
     }
 
     fn spec(linux: serde_json::Value) -> Spec {
