@@ -212,6 +212,18 @@ fn bad_net_devices_are_clear_errors_and_leave_the_host_as_it_was() {
     let (_, link) = ip(&["-o", "link", "show", "dev", &dev.name]);
     assert!(link.contains(",UP"), "not up again: {link}");
 
+    // A failing createRuntime hook (after the move, before init is ready).
+    let mut b = Bundle::new(&env);
+    b.config_mut()["linux"]["netDevices"] = json!({ dev.name.clone(): {"name": "ctr0"} });
+    b.config_mut()["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    create_fails(&mut b, "createRuntime");
+    let (_, addr) = ip(&["-o", "addr", "show", "dev", &dev.name]);
+    assert!(
+        host_has(&dev.name),
+        "the device died with the failed container"
+    );
+    assert!(!addr.contains("10.199.73.7/24") || addr.contains(&dev.name));
+
     // create failing after init is ready (an unwritable --pid-file): the
     // device comes back before init and its namespace go.
     let mut b = Bundle::new(&env);
@@ -280,4 +292,118 @@ fn name_template_takes_free_numbers_and_devices_come_back() {
     env.berth(&["delete", "--force", &id]).ok();
     assert!(host_has(&a.name), "{} did not come back", a.name);
     assert!(host_has(&b_dev.name), "{} did not come back", b_dev.name);
+}
+
+/// A network namespace held by a `sleep` we start (killed by pid on drop).
+struct HeldNetns {
+    child: std::process::Child,
+}
+
+impl HeldNetns {
+    fn new() -> HeldNetns {
+        let child = Command::new("unshare")
+            .args(["-n", "sleep", "120"])
+            .spawn()
+            .expect("unshare -n sleep");
+        let h = HeldNetns { child };
+        // Wait until the sleep runs in its own namespace.
+        let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+        for _ in 0..200 {
+            if std::fs::read_link(h.path()).is_ok_and(|l| l != host) {
+                return h;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("unshare -n did not enter a new network namespace");
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.child.id())
+    }
+
+    fn ip(&self, args: &[&str]) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let mut all = vec!["-t", &pid, "-n", "ip"];
+        all.extend_from_slice(args);
+        let out = Command::new("nsenter")
+            .args(&all)
+            .output()
+            .expect("nsenter");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+impl Drop for HeldNetns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn join_netns(b: &mut Bundle, path: &str) {
+    b.remove_namespace("network");
+    b.config_mut()["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "network", "path": path}));
+}
+
+#[test]
+fn joined_namespace_devices_come_back_and_its_own_stay() {
+    require_root!();
+    let env = Env::new("netdevjoin");
+    let ns = HeldNetns::new();
+    // A device of the joined namespace's own, with the name asked for below.
+    let (ok, text) = ns.ip(&["link", "add", "jx0", "type", "veth", "peer", "name", "jx0p"]);
+    assert!(ok, "{text}");
+
+    // The host device is missing: create fails and must not touch jx0.
+    let missing = format!("bdmiss{:x}", std::process::id() & 0xfffff);
+    let mut b = Bundle::new(&env);
+    join_netns(&mut b, &ns.path());
+    b.config_mut()["linux"]["netDevices"] = json!({ missing.clone(): {"name": "jx0"} });
+    let id = env.new_id();
+    let out = env.create(&mut b, &id);
+    assert_ne!(out.code, 0, "{}", out.describe());
+    assert!(
+        out.stderr.contains("no network device"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        ns.ip(&["link", "show", "jx0"]).0,
+        "jx0 left the joined namespace"
+    );
+    assert!(
+        !host_has(&missing),
+        "a device of the joined namespace came to the host"
+    );
+
+    // A real one: it outlives the container in the joined namespace, and
+    // delete brings it back although init is gone.
+    let dev = Iface::new("j", "10.199.76.7/24");
+    let mut b = Bundle::new(&env);
+    join_netns(&mut b, &ns.path());
+    b.config_mut()["linux"]["netDevices"] = json!({ dev.name.clone(): {"name": "ctr0"} });
+    b.set_sh("ip -o -4 addr show dev ctr0");
+    let id = env.new_id();
+    env.create(&mut b, &id).ok();
+    env.berth(&["start", &id]).ok();
+    env.wait_status(&id, "stopped", T);
+    let (ok, inside) = ns.ip(&["-o", "-4", "addr", "show", "dev", "ctr0"]);
+    assert!(ok && inside.contains("10.199.76.7/24"), "{inside}");
+    env.berth(&["delete", &id]).ok();
+    assert!(host_has(&dev.name), "{} did not come back", dev.name);
+    assert!(
+        !ns.ip(&["link", "show", "ctr0"]).0,
+        "ctr0 stayed in the joined namespace"
+    );
+    assert!(
+        ns.ip(&["link", "show", "jx0"]).0,
+        "jx0 left the joined namespace"
+    );
 }

@@ -141,7 +141,17 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
         peak_kb = crate::sys::peak_rss_kb(),
         "phase: cgroup ready"
     );
-    let result = converse(&plan, &mut chan, &intermediate, ctx, created.as_ref());
+    // Set once linux.netDevices are in init's namespace: only then may a
+    // failure move devices out of it (a joined one may have its own).
+    let moved_devices = std::cell::Cell::new(false);
+    let result = converse(
+        &plan,
+        &mut chan,
+        &intermediate,
+        ctx,
+        created.as_ref(),
+        &moved_devices,
+    );
     match result {
         Ok(pid) => {
             intermediate.reap();
@@ -153,7 +163,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             Ok(pid)
         }
         Err((init_pid, err)) => {
-            if let (Some(pid), false) = (init_pid, plan.exec) {
+            if let (Some(pid), true) = (init_pid, moved_devices.get()) {
                 // Devices in init's network namespace would die with it.
                 if let Err(e) = crate::netdev::move_out(&plan.spec, Some(pid)) {
                     tracing::warn!("{e}");
@@ -242,6 +252,7 @@ fn converse(
     intermediate: &Intermediate,
     ctx: &LaunchContext<'_>,
     created: Option<&CgroupManager>,
+    moved_devices: &std::cell::Cell<bool>,
 ) -> std::result::Result<libc::pid_t, ConverseError> {
     let mut init_pid = None;
     loop {
@@ -265,6 +276,7 @@ fn converse(
                 }
                 if !plan.exec {
                     crate::netdev::move_in(&plan.spec, pid).map_err(|e| (init_pid, e))?;
+                    moved_devices.set(true);
                 }
                 crate::fault::point("launch:after-init-pid");
                 if let Err(e) = chan.send(&ToChild::Continue { init_pid: pid }) {
