@@ -217,12 +217,10 @@ fn bad_net_devices_are_clear_errors_and_leave_the_host_as_it_was() {
     b.config_mut()["linux"]["netDevices"] = json!({ dev.name.clone(): {"name": "ctr0"} });
     b.config_mut()["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
     create_fails(&mut b, "createRuntime");
-    let (_, addr) = ip(&["-o", "addr", "show", "dev", &dev.name]);
     assert!(
         host_has(&dev.name),
         "the device died with the failed container"
     );
-    assert!(!addr.contains("10.199.73.7/24") || addr.contains(&dev.name));
 
     // create failing after init is ready (an unwritable --pid-file): the
     // device comes back before init and its namespace go.
