@@ -78,7 +78,7 @@ fn idmap_takes_the_container_mappings_in_a_user_namespace() {
     b.set_sh(
         "stat -c '%n %u:%g' /data/f0 /data/f1000 /plain/f1000 /ro/f1000; \
          echo new > /data/made-inside && echo wrote; \
-         touch /ro/x 2>&1; grep ' /ro ' /proc/self/mounts",
+         touch /ro/x 2>&1; grep ' /ro ' /proc/self/mounts; echo fds $(ls /proc/self/fd)",
     );
     let out = env.run(&mut b, &env.new_id());
     assert_eq!(out.code, 0, "{}", out.describe());
@@ -112,6 +112,8 @@ fn idmap_takes_the_container_mappings_in_a_user_namespace() {
         "{}",
         out.describe()
     );
+    // No mount fd reached the process (ls opens fd 3 itself).
+    assert!(out.stdout.contains("fds 0 1 2 3\n"), "{}", out.describe());
     // Container root (host 100000) writes as on-disk root through the mount.
     assert_eq!(host_owner(&src.join("made-inside")), "0:0");
 }
@@ -265,7 +267,7 @@ fn idmapped_mount_reaches_init_through_the_helper() {
         json!({"destination": "/data", "type": "bind", "source": src.display().to_string(),
                "options": ["bind", "idmap"]}),
     );
-    b.set_sh("stat -c '%u:%g' /data/f1000 > /out/owner");
+    b.set_sh("stat -c '%u:%g' /data/f1000 > /out/owner; ls /proc/self/fd > /out/fds");
     let id = env.new_id();
     env.prepare(&mut b, &id);
     let c = berth::ContainerBuilder::new(&id, b.path())
@@ -280,6 +282,13 @@ fn idmapped_mount_reaches_init_through_the_helper() {
     assert_eq!(
         integration_tests::read_lossy(&out_dir.join("owner")).trim(),
         "1000:1000"
+    );
+    // The mount fd went no further than init (ls opens fd 3 itself).
+    let fds = integration_tests::read_lossy(&out_dir.join("fds"));
+    assert_eq!(
+        fds.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3"],
+        "{fds}"
     );
 }
 
