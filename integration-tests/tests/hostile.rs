@@ -426,16 +426,42 @@ const REJECTED: &[Case] = &[
             "type",
         )
     }),
-    case("idmapped mount", "mounts[", |_, c, p| {
+    case("idmapped mount that is not a bind", "mounts[", |_, c, p| {
         push_mount(
             c,
             p,
-            json!({"destination": "/x", "type": "bind", "source": "/tmp",
-            "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
             "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
             "uidMappings",
         )
     }),
+    case(
+        "idmapped mount with uid but no gid mappings",
+        "mounts[",
+        |_, c, p| {
+            push_mount(
+                c,
+                p,
+                json!({"destination": "/x", "type": "bind", "source": "/tmp",
+            "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+                "gidMappings",
+            )
+        },
+    ),
+    case(
+        "idmap without mappings or a user namespace",
+        "mounts[",
+        |_, c, p| {
+            push_mount(
+                c,
+                p,
+                json!({"destination": "/x", "type": "bind", "source": "/tmp",
+            "options": ["rbind", "idmap"]}),
+                "options",
+            )
+        },
+    ),
     // --- linux
     case("no linux section", "linux", |_, c, _| {
         c.as_object_mut().unwrap().remove("linux");

@@ -150,12 +150,6 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
                     format!("{:?} is not an absolute path", m.destination()),
                 ));
             }
-            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-                return Err(BundleError::unsupported(
-                    format!("mounts[{i}].uidMappings"),
-                    "idmapped mounts",
-                ));
-            }
             for opt in m.options().iter().flatten() {
                 crate::rootfs::mount_options::check_option(opt).map_err(|what| {
                     BundleError::unsupported(format!("mounts[{i}].options"), what)
@@ -163,6 +157,7 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
             }
         }
     }
+    crate::rootfs::idmap::requests(spec)?;
     validate_linux(spec)
 }
 
@@ -448,15 +443,13 @@ fn validate_linux(spec: &Spec) -> Result<(), BundleError> {
             "cannot be applied: resctrl is not mounted at /sys/fs/resctrl on this host",
         ));
     }
-    let unsupported = [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.netDevices", linux.net_devices().is_some()),
-    ];
+    let unsupported = [("linux.intelRdt", linux.intel_rdt().is_some())];
     for (field, set) in unsupported {
         if set {
             return Err(BundleError::unsupported(field, "this setting"));
         }
     }
+    crate::netdev::validate(spec)?;
     if let Some(resources) = linux.resources() {
         crate::cgroups::check_supported(resources)?;
     }

@@ -160,6 +160,7 @@ impl ContainerBuilder {
             dir: Some(dir),
             cgroup: None,
             pid: None,
+            net_devices: None,
         };
         let result = self
             .create_in(
@@ -260,6 +261,7 @@ impl ContainerBuilder {
             no_new_keyring: self.no_new_keyring,
             seccomp,
             exec: false,
+            idmap_mounts: Vec::new(),
         };
         // The cgroup is made once the intermediate process runs, so its
         // namespace setup and init's mounts overlap the cgroupfs work. Its
@@ -311,6 +313,9 @@ impl ContainerBuilder {
         }
         let pid = launched?;
         guard.pid = Some(pid);
+        if linux.net_devices().is_some() {
+            guard.net_devices = Some(spec.clone());
+        }
         crate::fault::point("create:after-init-ready");
         let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {
             Error::Child(crate::error::ChildError::msg(
@@ -513,6 +518,8 @@ struct CleanupGuard {
     dir: Option<StateDir>,
     cgroup: Option<HashMap<String, PathBuf>>,
     pid: Option<libc::pid_t>,
+    /// The config, when it moved linux.netDevices into init's namespace.
+    net_devices: Option<oci_spec::runtime::Spec>,
 }
 
 impl CleanupGuard {
@@ -527,6 +534,10 @@ impl CleanupGuard {
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
+            if let Some(spec) = &self.net_devices {
+                // They would die with init's network namespace.
+                let _ = crate::netdev::move_out(spec, Some(pid));
+            }
             let _ = sys::kill(pid, libc::SIGKILL);
             let _ = sys::waitpid(pid, 0);
         }
@@ -751,6 +762,7 @@ impl Container {
                 "only a stopped container can be deleted (use --force)",
             ));
         }
+        self.restore_net_devices();
         if self.saved.init_alive() {
             let _ = sys::kill(self.saved.pid, libc::SIGKILL);
             crate::fault::point("delete:after-kill");
@@ -775,6 +787,23 @@ impl Container {
         dir.remove()?;
         self.run_lifecycle_hooks(HookKind::Poststop, Status::Stopped);
         Ok(())
+    }
+
+    /// linux.netDevices go back to the host while the container's network
+    /// namespace still exists (it dies with init otherwise).
+    fn restore_net_devices(&self) {
+        // Most configs have none: skip parsing them on every delete.
+        let text = std::fs::read_to_string(self.dir.join(state::CONFIG_FILE)).unwrap_or_default();
+        if !text.contains("\"netDevices\"") {
+            return;
+        }
+        let Ok(spec) = crate::bundle::parse_config(&text) else {
+            return;
+        };
+        let pid = self.saved.init_alive().then_some(self.saved.pid);
+        if let Err(e) = crate::netdev::move_out(&spec, pid) {
+            tracing::warn!("{e}");
+        }
     }
 
     /// poststart and poststop: a failing hook is logged, and the operation

@@ -275,6 +275,7 @@ impl Container {
             no_new_keyring: true,
             seccomp,
             exec: true,
+            idmap_mounts: Vec::new(),
         };
         let ctx = LaunchContext {
             cgroup: launcher::CgroupSetup::Join(&cgroup_dirs),

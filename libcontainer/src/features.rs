@@ -6,17 +6,22 @@ use serde_json::{json, Value};
 
 use crate::security::lsm;
 
-/// The seccomp(2) filter flags the running kernel accepts.
-fn supported_seccomp_flags() -> Vec<&'static str> {
-    // The kernel has had each of these since: LOG 4.14, SPEC_ALLOW 4.17,
-    // TSYNC 3.17, WAIT_KILLABLE_RECV 5.19. Probe the version instead of
-    // loading filters into ourselves.
+/// (major, minor) of the running kernel.
+fn kernel_version() -> (u32, u32) {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release
         .trim()
         .split(['.', '-'])
         .map(|p| p.parse::<u32>().unwrap_or(0));
-    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The seccomp(2) filter flags the running kernel accepts.
+fn supported_seccomp_flags() -> Vec<&'static str> {
+    // The kernel has had each of these since: LOG 4.14, SPEC_ALLOW 4.17,
+    // TSYNC 3.17, WAIT_KILLABLE_RECV 5.19. Probe the version instead of
+    // loading filters into ourselves.
+    let version = kernel_version();
     let mut flags = Vec::new();
     if version >= (4, 14) {
         flags.push("SECCOMP_FILTER_FLAG_LOG");
@@ -148,7 +153,10 @@ pub fn features() -> Value {
                 ],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // Moved in and out over rtnetlink (netdev.rs).
+            "netDevices": {"enabled": true},
+            // mount_setattr(MOUNT_ATTR_IDMAP) came with Linux 5.12.
+            "mountExtensions": {"idmap": {"enabled": kernel_version() >= (5, 12)}}
         },
         "annotations": {
             "io.github.seccomp.libseccomp.version": libseccomp

@@ -57,6 +57,10 @@ pub struct InitPlan {
     /// An exec into an existing container: every namespace is joined by
     /// path, and the rootfs, hostname and create hooks are left alone.
     pub exec: bool,
+    /// (mount index, fd number) of the detached idmapped mounts the runtime
+    /// made before the clone (see [`crate::rootfs::idmap`]).
+    #[serde(default)]
+    pub idmap_mounts: Vec<(usize, RawFd)>,
 }
 
 type Res<T = ()> = Result<T, ChildError>;
@@ -322,6 +326,7 @@ fn set_up_container(plan: &InitPlan, chan: &mut Channel, ns: &NamespacePlan) -> 
                 .iter()
                 .any(|(t, _)| *t == LinuxNamespaceType::Cgroup),
         no_pivot: plan.no_pivot,
+        idmapped: &plan.idmap_mounts,
     };
     let t0 = std::time::Instant::now();
     let own_mount_ns = ns.has_mount();
@@ -459,14 +464,15 @@ pub fn helper_main() -> ! {
         let mut received = Vec::new();
         let extra = plan.preserve_fds as usize
             + usize::from(plan.console_socket.is_some())
-            + usize::from(plan.fifo.is_some());
+            + usize::from(plan.fifo.is_some())
+            + plan.idmap_mounts.len();
         for _ in 0..extra {
             let (_, fd) =
                 sys::recv_fd(chan.stream().as_fd(), &mut byte).map_err(io_step("receive fd"))?;
             received.push(fd.ok_or_else(|| ChildError::msg("helper", "fd missing"))?);
         }
-        // Preserved fds go to 3.. in order, the console socket and the exec
-        // FIFO above them.
+        // Preserved fds go to 3.. in order, the console socket, the exec
+        // FIFO and the idmapped mounts above them.
         // Lift everything above the targets first so no dup2 clobbers a
         // received fd.
         let base = 3 + plan.preserve_fds as RawFd;
@@ -493,6 +499,12 @@ pub fn helper_main() -> ! {
                 .next()
                 .ok_or_else(|| ChildError::msg("helper", "exec fifo fd missing"))?;
             plan.fifo = Some(fifo.into_raw_fd());
+        }
+        for (_, raw) in plan.idmap_mounts.iter_mut() {
+            let tree = lifted
+                .next()
+                .ok_or_else(|| ChildError::msg("helper", "idmapped mount fd missing"))?;
+            *raw = tree.into_raw_fd();
         }
         Ok(plan)
     })();

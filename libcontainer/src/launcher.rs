@@ -81,6 +81,17 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
     let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
     plan.console_socket = ctx.console_socket.map(|s| s.as_raw_fd());
     plan.fifo = ctx.exec_fifo.map(|f| f.as_raw_fd());
+    // Made here, with the runtime's privileges over the host filesystems;
+    // init attaches them (rootfs::idmap says why).
+    let idmapped = if plan.exec {
+        Vec::new()
+    } else {
+        crate::rootfs::idmap::prepare(&plan.spec).map_err(Error::Child)?
+    };
+    plan.idmap_mounts = idmapped
+        .iter()
+        .map(|(i, fd)| (*i, fd.as_raw_fd()))
+        .collect();
     let single_threaded = sys::thread_count() == 1;
     let intermediate = if single_threaded && !ctx.force_helper {
         match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
@@ -91,6 +102,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                 let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
                 keep.extend(plan.console_socket);
                 keep.extend(plan.fifo);
+                keep.extend(plan.idmap_mounts.iter().map(|(_, fd)| *fd));
                 keep.push(child_chan.stream().as_raw_fd());
                 if let Err(e) = sys::close_fds_except(&keep) {
                     let mut chan = child_chan;
@@ -107,8 +119,10 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             }
         }
     } else {
-        spawn_helper(&plan, &mut chan, child_chan, ctx)?
+        spawn_helper(&plan, &mut chan, child_chan, ctx, &idmapped)?
     };
+    // The children hold their own copies.
+    drop(idmapped);
     tracing::debug!(
         ms = t0.elapsed().as_secs_f64() * 1e3,
         peak_kb = crate::sys::peak_rss_kb(),
@@ -127,7 +141,17 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
         peak_kb = crate::sys::peak_rss_kb(),
         "phase: cgroup ready"
     );
-    let result = converse(&plan, &mut chan, &intermediate, ctx, created.as_ref());
+    // Set once linux.netDevices are in init's namespace: only then may a
+    // failure move devices out of it (a joined one may have its own).
+    let moved_devices = std::cell::Cell::new(false);
+    let result = converse(
+        &plan,
+        &mut chan,
+        &intermediate,
+        ctx,
+        created.as_ref(),
+        &moved_devices,
+    );
     match result {
         Ok(pid) => {
             intermediate.reap();
@@ -139,6 +163,12 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             Ok(pid)
         }
         Err((init_pid, err)) => {
+            if let (Some(pid), true) = (init_pid, moved_devices.get()) {
+                // Devices in init's network namespace would die with it.
+                if let Err(e) = crate::netdev::move_out(&plan.spec, Some(pid)) {
+                    tracing::warn!("{e}");
+                }
+            }
             if let Some(pid) = init_pid {
                 let _ = sys::kill(pid, libc::SIGKILL);
                 let _ = sys::waitpid(pid, 0);
@@ -182,6 +212,7 @@ fn spawn_helper(
     chan: &mut Channel,
     child_chan: Channel,
     ctx: &LaunchContext<'_>,
+    idmapped: &[(usize, OwnedFd)],
 ) -> Result<Intermediate> {
     let path = helper_path(ctx)?;
     let child_end: OwnedFd = child_chan.into_stream().into();
@@ -207,6 +238,9 @@ fn spawn_helper(
     if let Some(fifo) = ctx.exec_fifo {
         send(chan, fifo.as_fd())?;
     }
+    for (_, tree) in idmapped {
+        send(chan, tree.as_fd())?;
+    }
     Ok(Intermediate::Helper(child))
 }
 
@@ -218,6 +252,7 @@ fn converse(
     intermediate: &Intermediate,
     ctx: &LaunchContext<'_>,
     created: Option<&CgroupManager>,
+    moved_devices: &std::cell::Cell<bool>,
 ) -> std::result::Result<libc::pid_t, ConverseError> {
     let mut init_pid = None;
     loop {
@@ -238,6 +273,10 @@ fn converse(
                 init_pid = Some(pid);
                 if let Err(e) = place_in_cgroup(ctx, created, pid) {
                     return Err((init_pid, prefer_child_error(chan, e)));
+                }
+                if !plan.exec {
+                    crate::netdev::move_in(&plan.spec, pid).map_err(|e| (init_pid, e))?;
+                    moved_devices.set(true);
                 }
                 crate::fault::point("launch:after-init-pid");
                 if let Err(e) = chan.send(&ToChild::Continue { init_pid: pid }) {

@@ -32,6 +32,7 @@ pub mod hooks;
 pub mod init;
 mod launcher;
 pub mod namespaces;
+mod netdev;
 mod process;
 pub mod rootfs;
 mod security;

@@ -2,6 +2,7 @@
 //! read-only paths, sysctls. Runs inside init, in the new mount namespace.
 
 pub mod devices;
+pub mod idmap;
 pub mod mount_options;
 pub mod path;
 
@@ -42,6 +43,9 @@ pub struct RootfsContext<'a> {
     pub own_cgroup_ns: bool,
     /// Use MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// (mount index, fd) of the detached idmapped mounts the runtime made
+    /// ([`idmap`]), inherited by init.
+    pub idmapped: &'a [(usize, std::os::fd::RawFd)],
 }
 
 /// Which of the config's mounts wait for init's cgroup (and cgroup
@@ -86,9 +90,9 @@ pub fn prepare(ctx: &RootfsContext<'_>) -> Res {
         sys::open(&rootfs_c, libc::O_PATH | libc::O_DIRECTORY, 0),
     )?;
     let mounts = ctx.spec.mounts().clone().unwrap_or_default();
-    for (m, deferred) in mounts.iter().zip(deferred_mounts(&mounts)) {
+    for (i, (m, deferred)) in mounts.iter().zip(deferred_mounts(&mounts)).enumerate() {
         if !deferred {
-            mount_one(ctx, root.as_fd(), m)?;
+            mount_one(ctx, root.as_fd(), i, m)?;
         }
     }
     let dev_is_bind = mounts.iter().any(|m| {
@@ -115,13 +119,18 @@ pub fn mount_cgroup_dependent(ctx: &RootfsContext<'_>) -> Res {
         || format!("open {}", ctx.rootfs.display()),
         sys::open(&rootfs_c, libc::O_PATH | libc::O_DIRECTORY, 0),
     )?;
-    for (m, _) in mounts.iter().zip(deferred).filter(|(_, d)| *d) {
-        mount_one(ctx, root.as_fd(), m)?;
+    for (i, (m, _)) in mounts
+        .iter()
+        .zip(deferred)
+        .enumerate()
+        .filter(|(_, (_, d))| *d)
+    {
+        mount_one(ctx, root.as_fd(), i, m)?;
     }
     Ok(())
 }
 
-fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
+fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Res {
     let dest = m.destination();
     let what = || format!("mount {}", dest.display());
     let opts = mount_options::parse(m.options().as_deref().unwrap_or_default());
@@ -148,16 +157,20 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
     let target_path = fd_path(target.as_fd());
     let src_c = step(what, cstr(&source))?;
     if opts.is_bind() {
-        step(
-            what,
-            sys::mount(
-                Some(&src_c),
-                &target_path,
-                None,
-                opts.flags & (libc::MS_BIND | libc::MS_REC),
-                None,
-            ),
-        )?;
+        if idmap::is_idmapped(m) {
+            attach_idmapped(ctx, index, &target)?;
+        } else {
+            step(
+                what,
+                sys::mount(
+                    Some(&src_c),
+                    &target_path,
+                    None,
+                    opts.flags & (libc::MS_BIND | libc::MS_REC),
+                    None,
+                ),
+            )?;
+        }
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
             // The fd still names the directory under the new mount: reopen.
@@ -237,6 +250,24 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Res {
         }
     }
     Ok(())
+}
+
+/// Attaches the detached idmapped mount the runtime made for mount `index`
+/// on `target` (resolved inside the rootfs).
+fn attach_idmapped(ctx: &RootfsContext<'_>, index: usize, target: &OwnedFd) -> Res {
+    let field = || format!("mounts[{index}]");
+    let raw = ctx
+        .idmapped
+        .iter()
+        .find(|(i, _)| *i == index)
+        .map(|(_, fd)| *fd)
+        .ok_or_else(|| ChildError::msg(field(), "the runtime made no idmapped mount for it"))?;
+    // Ours alone from here: closed once attached.
+    let tree = step(field, sys::own_inherited_fd(raw))?;
+    step(
+        || format!("mounts[{index}]: attach the idmapped mount"),
+        sys::move_mount_fd(tree.as_fd(), target.as_fd()),
+    )
 }
 
 /// Copies the tree under `lower` into `upper` (tmpcopyup), keeping modes,

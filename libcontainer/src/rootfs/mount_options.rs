@@ -17,6 +17,11 @@ pub struct ParsedOptions {
     pub nosymfollow: bool,
     /// tmpcopyup: fill a new tmpfs with what the directory held before.
     pub copy_up: bool,
+    /// idmap or ridmap: an idmapped bind mount (made by the runtime, see
+    /// [`super::idmap`]).
+    pub idmap: bool,
+    /// ridmap: the idmapping covers the submounts too.
+    pub ridmap: bool,
 }
 
 impl ParsedOptions {
@@ -84,7 +89,7 @@ const FLAG_OPTIONS: &[(&str, bool, libc::c_ulong)] = &[
 
 /// Options that need machinery berth does not have yet: refused clearly
 /// instead of being passed to the kernel as data or dropped.
-const NOT_YET: &[&str] = &["idmap", "ridmap"];
+const NOT_YET: &[&str] = &[];
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -131,6 +136,8 @@ pub fn known_options() -> Vec<&'static str> {
         "runbindable",
         "nosymfollow",
         "tmpcopyup",
+        "idmap",
+        "ridmap",
     ]);
     names.extend(RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n));
     names.sort_unstable();
@@ -174,6 +181,11 @@ pub fn parse(options: &[String]) -> ParsedOptions {
             }
         } else if opt == "tmpcopyup" {
             parsed.copy_up = true;
+        } else if opt == "idmap" {
+            parsed.idmap = true;
+        } else if opt == "ridmap" {
+            parsed.idmap = true;
+            parsed.ridmap = true;
         } else if opt == "nosymfollow" {
             // No MS_ flag exists for it: applied to the mount itself below.
             parsed.nosymfollow = true;
@@ -227,8 +239,11 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_refused() {
-        assert!(check_option("idmap").is_err());
-        assert!(check_option("nosuid").is_ok());
+    fn idmap_options_are_not_mount_data() {
+        let opts: Vec<String> = ["rbind", "ridmap"].iter().map(|s| s.to_string()).collect();
+        let p = parse(&opts);
+        assert!(p.idmap && p.ridmap);
+        assert_eq!(p.data, "");
+        assert!(check_option("idmap").is_ok());
     }
 }
