@@ -138,12 +138,19 @@ fn every_mount_option_listed_is_accepted() {
     let src = env.dir().join("bindsrc");
     std::fs::create_dir_all(&src).unwrap();
     all_work("mount options", &strings(&f["mountOptions"]), |opt| {
-        // Bind options need a bind mount; the others go on a tmpfs.
+        // Bind options need a bind mount, idmap options a bind mount with
+        // mappings; the others go on a tmpfs.
         let bind = opt == "bind" || opt == "rbind";
+        let idmap = opt == "idmap" || opt == "ridmap";
         let out = run_with(&env, "grep ' /mnt/x ' /proc/self/mounts", |b| {
             let m = if bind {
                 json!({"destination": "/mnt/x", "type": "bind",
                        "source": src.display().to_string(), "options": [opt]})
+            } else if idmap {
+                let map = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+                json!({"destination": "/mnt/x", "type": "bind",
+                       "source": src.display().to_string(), "options": ["rbind", opt],
+                       "uidMappings": map, "gidMappings": map})
             } else {
                 json!({"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs",
                        "options": [opt]})
