@@ -278,7 +278,7 @@ const REJECTED: &[Case] = &[
     ),
     case(
         "unknown capability",
-        "process.capabilities.bounding[0]",
+        "process.capabilities.bounding: no variant for CAP_FOO",
         |_, c, _| c["process"]["capabilities"]["bounding"] = json!(["CAP_FOO"]),
     ),
     case(

@@ -73,38 +73,17 @@ impl Bundle {
 
 /// Parses config.json text; errors carry the JSON path, line and column.
 pub fn parse_config(text: &str) -> Result<Spec, BundleError> {
-    // The plain parser first: the path-tracking one instantiates a second
-    // copy of every Deserialize impl, code only a broken config needs.
-    if let Ok(spec) = serde_json::from_str::<Spec>(text) {
-        return Ok(spec);
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        BundleError::Parse {
-            field: if field.is_empty() { ".".into() } else { field },
-            message: e.into_inner().to_string(),
-        }
-    })?;
-    de.end().map_err(|e| BundleError::Parse {
-        field: ".".into(),
+    serde_json::from_str::<Spec>(text).map_err(|e| BundleError::Parse {
+        field: crate::json_path::of_error(text, &e),
         message: e.to_string(),
-    })?;
-    Ok(spec)
+    })
 }
 
 /// Parses a process.json (`exec --process`); errors name the JSON path
 /// of the field, as for config.json.
 pub fn parse_process(text: &str) -> Result<oci_spec::runtime::Process, BundleError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let process = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field.is_empty() { ".".into() } else { field };
-        BundleError::invalid(field, e.into_inner().to_string())
-    })?;
-    de.end()
-        .map_err(|e| BundleError::invalid(".", e.to_string()))?;
-    Ok(process)
+    serde_json::from_str(text)
+        .map_err(|e| BundleError::invalid(crate::json_path::of_error(text, &e), e.to_string()))
 }
 
 /// Checks the config for values berth rejects or does not implement yet.

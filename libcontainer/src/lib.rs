@@ -30,6 +30,7 @@ pub mod features;
 
 pub mod hooks;
 pub mod init;
+mod json_path;
 mod launcher;
 pub mod namespaces;
 mod netdev;
