@@ -229,6 +229,7 @@ impl ContainerBuilder {
             no_new_keyring: self.no_new_keyring,
             seccomp,
             exec: false,
+            cgroup_fd: None,
         };
         // The cgroup is made once the intermediate process runs, so its
         // namespace setup and init's mounts overlap the cgroupfs work. Its

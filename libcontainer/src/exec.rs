@@ -128,6 +128,7 @@ impl Container {
             no_new_keyring: true,
             seccomp,
             exec: true,
+            cgroup_fd: None,
         };
         let ctx = LaunchContext {
             cgroup: launcher::CgroupSetup::Join(&self.saved.cgroup_paths),

@@ -347,6 +347,23 @@ impl CgroupManager {
         self.v2
     }
 
+    /// An fd of the v2 directory, for clone3(CLONE_INTO_CGROUP); `None` on v1.
+    pub fn open_v2_dir(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        if !self.v2 {
+            return None;
+        }
+        let dir = self.unified_dir().ok()?;
+        let dir = match std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(std::io::Error::other(e))),
+        };
+        Some(crate::sys::open(
+            &dir,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        ))
+    }
+
     /// Moves a process into the cgroup (every hierarchy).
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         for dir in unique_dirs(&self.dirs) {
