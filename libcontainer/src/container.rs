@@ -40,6 +40,7 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     init_binary: Option<PathBuf>,
     force_helper: bool,
+    systemd_cgroup: bool,
 }
 
 impl ContainerBuilder {
@@ -56,6 +57,7 @@ impl ContainerBuilder {
             no_new_keyring: false,
             init_binary: None,
             force_helper: false,
+            systemd_cgroup: false,
         }
     }
 
@@ -102,6 +104,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Let systemd manage the cgroup (runc's `--systemd-cgroup`): a
+    /// transient scope from a `slice:prefix:name` cgroupsPath.
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
+        self
+    }
+
     /// Always use the helper binary, even from a single-threaded program.
     pub fn force_helper(mut self, yes: bool) -> Self {
         self.force_helper = yes;
@@ -125,6 +134,22 @@ impl ContainerBuilder {
         let t0 = Instant::now();
         state::validate_id(&self.id)?;
         let bundle = Bundle::load(&self.bundle)?;
+        // Checked before anything exists.
+        let scope = if self.systemd_cgroup {
+            crate::cgroups::systemd::check_available()?;
+            let given = bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().clone());
+            let given = given.map(|p| p.to_string_lossy().into_owned());
+            Some(crate::cgroups::systemd::parse_path(
+                given.as_deref(),
+                &self.id,
+            )?)
+        } else {
+            None
+        };
         let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
         let console = connect_console(self.console_socket.as_deref(), console_pair)?;
         tracing::debug!(
@@ -137,9 +162,11 @@ impl ContainerBuilder {
             dir: Some(dir),
             cgroup: None,
             pid: None,
+            systemd_unit: None,
         };
         let result = self.create_in(
             &bundle,
+            scope.as_ref(),
             seccomp,
             console.as_ref(),
             &mut guard,
@@ -160,9 +187,11 @@ impl ContainerBuilder {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_in(
         &self,
         bundle: &Bundle,
+        scope: Option<&crate::cgroups::systemd::ScopePath>,
         seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
         console: Option<&OwnedFd>,
         guard: &mut CleanupGuard,
@@ -192,6 +221,7 @@ impl ContainerBuilder {
                 .as_ref()
                 .and_then(|p| p.terminal())
                 .unwrap_or(false),
+            systemd_unit: None,
         };
         dir.save_config(&bundle.raw_config)?;
         dir.save(&saved)?;
@@ -263,10 +293,36 @@ impl ContainerBuilder {
             crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
             Ok(cgroup)
         };
+        // With --systemd-cgroup systemd makes the cgroup (a scope) once
+        // init's pid is known; it is recorded as above, with the unit.
+        let started_unit: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        let start_scope = |pid: i32| -> Result<CgroupManager> {
+            let Some(scope) = scope else {
+                return Err(Error::Argument("no systemd scope".into()));
+            };
+            *started_unit.borrow_mut() = Some(scope.unit.clone());
+            let cgroup = crate::cgroups::systemd::start_scope(
+                scope,
+                &self.id,
+                pid,
+                linux.resources().as_ref(),
+            )?;
+            let paths = cgroup.paths();
+            *created_paths.borrow_mut() = Some(paths.clone());
+            let mut with_paths = saved.clone();
+            with_paths.cgroup_paths = paths;
+            with_paths.systemd_unit = Some(scope.unit.clone());
+            dir.save(&with_paths)?;
+            crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
+            Ok(cgroup)
+        };
+        let cgroup_setup = if scope.is_some() {
+            launcher::CgroupSetup::Systemd(std::cell::RefCell::new(Some(Box::new(start_scope))))
+        } else {
+            launcher::CgroupSetup::Create(std::cell::RefCell::new(Some(Box::new(make_cgroup))))
+        };
         let ctx = LaunchContext {
-            cgroup: launcher::CgroupSetup::Create(std::cell::RefCell::new(Some(Box::new(
-                make_cgroup,
-            )))),
+            cgroup: cgroup_setup,
             resources: linux.resources().as_ref(),
             console_socket: console,
             exec_fifo: fifo.as_ref(),
@@ -278,6 +334,10 @@ impl ContainerBuilder {
         if let Some(paths) = created_paths.take() {
             saved.cgroup_paths = paths.clone();
             guard.cgroup = Some(paths);
+        }
+        if let Some(unit) = started_unit.take() {
+            saved.systemd_unit = Some(unit.clone());
+            guard.systemd_unit = Some(unit);
         }
         let pid = launched?;
         guard.pid = Some(pid);
@@ -458,6 +518,8 @@ struct CleanupGuard {
     dir: Option<StateDir>,
     cgroup: Option<HashMap<String, PathBuf>>,
     pid: Option<libc::pid_t>,
+    /// The systemd scope started for the container (--systemd-cgroup).
+    systemd_unit: Option<String>,
 }
 
 impl CleanupGuard {
@@ -465,6 +527,7 @@ impl CleanupGuard {
     fn disarm(&mut self) {
         self.cgroup = None;
         self.pid = None;
+        self.systemd_unit = None;
         self.dir = None;
     }
 }
@@ -480,6 +543,9 @@ impl Drop for CleanupGuard {
                 let _ = sys::kill(pid, libc::SIGKILL);
             }
             let _ = cgroups::remove_paths(paths);
+        }
+        if let Some(unit) = &self.systemd_unit {
+            let _ = cgroups::systemd::stop_scope(unit);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -713,6 +779,9 @@ impl Container {
             std::thread::sleep(Duration::from_millis(2));
         }
         crate::fault::point("delete:after-reap");
+        if let Some(unit) = &self.saved.systemd_unit {
+            cgroups::systemd::stop_scope(unit)?;
+        }
         cgroups::remove_paths(&self.saved.cgroup_paths)?;
         crate::fault::point("delete:after-cgroup-removal");
         dir.remove()?;

@@ -64,7 +64,7 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": v1,
                 "v2": true,
-                "systemd": false,
+                "systemd": crate::cgroups::systemd::check_available().is_ok(),
                 "systemdUser": false,
                 "rdma": true
             },

@@ -48,12 +48,18 @@ impl Intermediate {
 /// A deferred cgroup creation: runs once the intermediate process exists.
 pub type MakeCgroup<'a> = Box<dyn FnOnce() -> Result<Option<CgroupManager>> + 'a>;
 
+/// Has systemd make the cgroup (a scope) with init's pid in it.
+pub type StartScope<'a> = Box<dyn FnOnce(libc::pid_t) -> Result<CgroupManager> + 'a>;
+
 /// How the new process gets its cgroup.
 pub enum CgroupSetup<'a> {
     /// Create the container's cgroup (`create`). It is made and its
     /// resources written while the intermediate process sets up the
     /// namespaces, and init mounts its rootfs meanwhile.
     Create(std::cell::RefCell<Option<MakeCgroup<'a>>>),
+    /// Ask systemd for a scope holding init once its pid is known
+    /// (`--systemd-cgroup`); the resources are then written to its files.
+    Systemd(std::cell::RefCell<Option<StartScope<'a>>>),
     /// Join the container's existing cgroup directories (`exec`).
     Join(&'a std::collections::HashMap<String, PathBuf>),
 }
@@ -528,6 +534,12 @@ fn place_in_cgroup(
 ) -> Result<()> {
     if let Some(cgroup) = created {
         cgroup.add_process(pid)?;
+    }
+    if let CgroupSetup::Systemd(start) = &ctx.cgroup {
+        if let Some(start) = start.borrow_mut().take() {
+            let scope = start(pid)?;
+            scope.apply(ctx.resources)?;
+        }
     }
     let joined = match &ctx.cgroup {
         CgroupSetup::Join(paths) => Some(*paths),

@@ -11,6 +11,7 @@
 //! * [`bpf`]: the v2 device filter, an eBPF program berth assembles.
 //! * [`stats`]: the numbers `berth events` reports, in runc's JSON shape.
 //! * [`oom`]: OOM notifications (v1's eventfd, v2's memory.events).
+//! * [`systemd`]: the systemd driver (a transient scope over D-Bus).
 //!
 //! A hybrid host (v1 controllers plus a cgroup2 mount beside them) applies
 //! resources through v1; a pure cgroup v2 host through v2.
@@ -20,6 +21,7 @@ mod devices;
 pub mod oom;
 mod path;
 pub mod stats;
+pub mod systemd;
 mod v1;
 pub mod v2;
 pub mod validate;
