@@ -5,6 +5,7 @@
 # files, never from berth's own report. One PASS/FAIL line per check, then
 # "N passed, N failed", and the guest powers off.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+T0=$(cut -d' ' -f1 /proc/uptime)
 B="/lane/berth --systemd-cgroup"
 CG=/sys/fs/cgroup
 pass=0
@@ -16,6 +17,7 @@ check() {
     if [ "$3" = "$2" ]; then ok "$1 = $3"; else bad "$1: want '$2', got '$3'"; fi
 }
 finish() {
+    info "systemd reached the lane at ${T0}s of guest uptime; the checks took $(awk "BEGIN{print $(cut -d' ' -f1 /proc/uptime) - $T0}")s"
     echo "$pass passed, $fail failed"
     sync
     systemctl poweroff --no-block
@@ -30,7 +32,7 @@ config() {
 }
 show() { systemctl show -p "$2" --value "$1" 2>/dev/null; }
 units() { systemctl list-units --all --plain --no-legend "$1" 2>/dev/null | awk '{print $1}' | tr '\n' ' ' | sed 's/ $//'; }
-cgfile() { cat "$1" 2>/dev/null | tr '\n' ';' | sed 's/;$//'; }
+cgfile() { tr '\n' ';' 2>/dev/null <"$1" | sed 's/;$//'; }
 statepid() { /lane/berth state "$1" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
 
 info "PID 1 is $(cat /proc/1/comm), systemd $(systemctl --version | head -n1 | cut -d' ' -f2), kernel $(uname -r), $(stat -fc %T /sys/fs/cgroup)"
@@ -55,7 +57,7 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     check "systemctl: CPUWeight (cpu.shares 512)" 20 "$(show $S CPUWeight)"
     check "systemctl: CPUQuotaPerSecUSec (cpu.quota/cpu.period)" 500ms "$(show $S CPUQuotaPerSecUSec)"
     pid=$(statepid sd1)
-    check "init is in the scope's cgroup" "0::/system.slice/$S" "$(cat /proc/$pid/cgroup)"
+    check "init is in the scope's cgroup" "0::/system.slice/$S" "$(cat "/proc/$pid/cgroup")"
     check "memory.max" 67108864 "$(cgfile $D/memory.max)"
     check "memory.swap.max" 33554432 "$(cgfile $D/memory.swap.max)"
     check "pids.max" 32 "$(cgfile $D/pids.max)"
@@ -81,6 +83,9 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     else
         bad "pause: $(cat /tmp/err)"
     fi
+    # exec joins the scope: at the root of the container's cgroup namespace
+    check "exec: the process is in the scope (cgroup namespace root)" "0::/" \
+        "$($B exec sd1 cat /proc/self/cgroup 2>/tmp/err)"
     # ps and events read the scope
     check "ps --format json" "[$pid]" "$($B ps --format json sd1 | tr -d ' \n')"
     cur=$(cgfile $D/pids.current)
@@ -93,7 +98,7 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     $B delete -f sd1 2>/tmp/err || bad "delete -f sd1: $(cat /tmp/err)"
     sleep 0.2
     check "delete: $S gone from systemctl" "" "$(units $S)"
-    [ -e "$D" ] && bad "delete: $D still exists" || ok "delete: no cgroup $D"
+    if [ -e "$D" ]; then bad "delete: $D still exists"; else ok "delete: no cgroup $D"; fi
 else
     bad "create sd1: $(cat /tmp/err)"
 fi
@@ -108,8 +113,11 @@ out=$($B run --bundle /b/sd2b sd2b 2>/tmp/err)
 check "run: an empty slice means system.slice; the container sees its pids.max" 8 "$out"
 
 # --- a slice of its own ---------------------------------------------------------------
-config sd3 berth.slice:test:sd3 '["sleep","1000"]' '{"memory":{"limit":33554432}}'
-if $B create --bundle /b/sd3 sd3 2>/tmp/err; then
+# (init traps SIGTERM: a namespace's PID 1 ignores it otherwise, and
+# systemd would wait 90 s before SIGKILL)
+config sd3 berth.slice:test:sd3 '["sh","-c","trap \"exit 0\" TERM; while :; do sleep 0.1; done"]' \
+    '{"memory":{"limit":33554432}}'
+if $B create --bundle /b/sd3 sd3 2>/tmp/err && $B start sd3 2>>/tmp/err; then
     check "a slice of its own: test-sd3.scope in berth.slice" berth.slice "$(show test-sd3.scope Slice)"
     check "a slice of its own: memory.max" 33554432 "$(cgfile $CG/berth.slice/test-sd3.scope/memory.max)"
     # systemd stopping the scope ends the container
