@@ -142,6 +142,22 @@ for p in /berth/abs system.slice:berth no-slice:berth:x; do
     fi
 done
 
+# A value the kernel refuses once the scope exists: create fails naming
+# it, and the scope it started is stopped again.
+config bad2 system.slice:berth:bad2 '["true"]' '{"unified":{"memory.max":"lots"}}'
+if $B create --bundle /b/bad2 bad2 2>/tmp/err; then
+    bad "unified memory.max lots: create succeeded"
+    $B delete -f bad2
+else
+    if grep -qF 'linux.resources.unified.memory.max: writing "lots"' /tmp/err; then
+        ok "a value the kernel refuses: $(cat /tmp/err)"
+    else
+        bad "a value the kernel refuses: $(cat /tmp/err)"
+    fi
+    check "the failed create stopped its scope" "" "$(units berth-bad2.scope)"
+    check "the failed create left no state" "" "$(ls /run/berth 2>/dev/null)"
+fi
+
 # --- nothing left ---------------------------------------------------------------------
 check "no berth scope left" "" "$(units 'berth-*.scope'; units 'test-*.scope')"
 check "no container state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"
