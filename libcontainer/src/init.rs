@@ -186,6 +186,8 @@ enum InitClone {
 /// to cgroup.procs …) init is cloned plainly and the runtime moves it.
 fn clone_init(plan: &InitPlan, ns: &NamespacePlan) -> Res<InitClone> {
     let flags = libc::CLONE_PARENT as libc::c_ulong;
+    let fresh_pid_ns = ns.new_flags & libc::CLONE_NEWPID != 0;
+    let mut clone3_failed = None;
     if let Some(fd) = plan.cgroup_fd {
         let dir = sys::borrow_raw(fd);
         // The kernel checks write access to cgroup.procs with our
@@ -203,18 +205,27 @@ fn clone_init(plan: &InitPlan, ns: &NamespacePlan) -> Res<InitClone> {
                     if matches!(
                         e.raw_os_error(),
                         Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EPERM)
-                    ) || ns.new_flags & libc::CLONE_NEWPID == 0 =>
+                    ) || !fresh_pid_ns =>
                 {
                     tracing::debug!(
                         "clone3(CLONE_INTO_CGROUP) failed ({e}); init will be moved into its cgroup"
-                    )
+                    );
+                    clone3_failed = Some(e);
                 }
                 Err(e) => return Ok(InitClone::StartOver(e.to_string())),
             },
         }
     }
-    let cloned = sys::clone_process(flags).map_err(io_step("clone container init"))?;
-    Ok(InitClone::Done(cloned, false))
+    match sys::clone_process(flags) {
+        Ok(cloned) => Ok(InitClone::Done(cloned, false)),
+        // ENOMEM is how the kernel refuses forks in a pid namespace whose
+        // first one failed: the clone3 failure above came after all.
+        Err(e) if fresh_pid_ns && e.raw_os_error() == Some(libc::ENOMEM) => match clone3_failed {
+            Some(first) => Ok(InitClone::StartOver(first.to_string())),
+            None => Err(ChildError::io("clone container init", &e)),
+        },
+        Err(e) => Err(ChildError::io("clone container init", &e)),
+    }
 }
 
 /// Container init: waits until the runtime placed it in its cgroup, sets
