@@ -104,12 +104,12 @@ fi
 # A small initramfs (cached): Debian's own initrd takes ~30 s to reach
 # systemd under TCG; this one loads virtio and ext4, mounts /dev/vda and
 # hands over to systemd in a few seconds.
-initrd=$work/initramfs-$kver.gz
+initrd=$work/initramfs-$kver.v2.gz
 if [[ ! -f $initrd ]]; then
     ir=$(mktemp -d /tmp/berth-systemd-initrd.XXXXXX)
     mkdir -p "$ir"/{bin,dev,proc,root,lib/modules}
     cp /bin/busybox "$ir/bin/busybox"
-    for a in sh mount umount insmod switch_root sleep; do ln -s busybox "$ir/bin/$a"; done
+    for a in sh mount umount insmod switch_root sleep poweroff; do ln -s busybox "$ir/bin/$a"; done
     mods="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev
         drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/block/virtio_blk
         lib/crc16 fs/mbcache fs/jbd2/jbd2 crypto/crc32c_generic fs/ext4/ext4"
@@ -134,7 +134,7 @@ mount -t devtmpfs devtmpfs /dev
 for m in $order; do [ -e /lib/modules/\$m.ko ] && insmod /lib/modules/\$m.ko; done
 i=0
 while [ ! -b /dev/vda ] && [ \$i -lt 200 ]; do sleep 0.05; i=\$((i + 1)); done
-mount -t ext4 -o rw /dev/vda /root || { echo "initramfs: cannot mount /dev/vda"; exec sh; }
+mount -t ext4 -o rw /dev/vda /root || { echo "initramfs: cannot mount /dev/vda"; poweroff -f; }
 mount --move /dev /root/dev
 exec switch_root /root /sbin/init
 INIT
