@@ -53,6 +53,14 @@ test: deps
 cgroupv2:
 	conformance/cgroupv2/run.sh
 
+# The systemd-driver lane (QEMU guest booting a debootstrap'd Debian root
+# with systemd as PID 1; the root is built once into
+# conformance/systemd/work/ and reused). Not part of `make test`.
+.PHONY: systemd
+systemd:
+	$(CARGO) build -p berth-runtime
+	conformance/systemd/run.sh --berth target/debug/berth
+
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)

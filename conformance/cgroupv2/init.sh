@@ -90,7 +90,7 @@ config() {
     mkdir -p "/b/$1"
     sed -e "s|@ARGS@|$(esc "$2")|" -e "s|@CGPATH@|$(esc "${CGPATH:-/berth-test/$1}")|" \
         -e "s|@RESOURCES@|$(esc "$3")|" -e "s|@DEVICES@|$(esc "${4:-[]}")|" \
-        /bundle/config.template >"/b/$1/config.json"
+        "${TEMPLATE:-/bundle/config.template}" >"/b/$1/config.json"
 }
 create() { $B create --bundle "/b/$1" "$1" 2>/tmp/err; }
 # cgfile ID FILE: the file's lines joined with ";" (trailing blanks dropped)
@@ -367,6 +367,78 @@ else
         "$(grep -qF 'linux.resources.memory.limit: the memory controller is not enabled for /sys/fs/cgroup/limited/sub: /sys/fs/cgroup/limited/cgroup.subtree_control does not hand it down' /tmp/err && echo yes)"
     check "the parent's subtree_control untouched" pids "$(cat /sys/fs/cgroup/limited/cgroup.subtree_control)"
 fi
+
+# --- init is born in its cgroup (clone3 CLONE_INTO_CGROUP) ---------------------------
+# berth runs in a cgroup with room for two tasks: itself and the intermediate
+# process. A plain clone of init would be charged to that cgroup and refused
+# (EAGAIN); a clone into the container's cgroup is charged there only.
+RUNNER=/sys/fs/cgroup/runner
+mkdir -p $RUNNER
+echo 2 >$RUNNER/pids.max
+# in_runner CMD...: runs CMD in $RUNNER
+in_runner() { sh -c 'echo $$ >'$RUNNER'/cgroup.procs && exec "$@"' sh "$@"; }
+config born '["sleep","1000"]' '{"pids":{"limit":10}}'
+if in_runner $B --debug create --bundle /b/born born 2>/tmp/err; then
+    ok "create with berth in a cgroup with pids.max 2 (no room for init there)"
+    pid=$($B state born | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+    check "clone3: init is in the container's cgroup" "0::/berth-test/born" "$(cat /proc/$pid/cgroup)"
+    if grep -q 'born in its cgroup (clone3 CLONE_INTO_CGROUP)' /tmp/err; then
+        ok "clone3: --debug says init was born in its cgroup"
+    else
+        bad "clone3: no such line in the debug log: $(grep -i cgroup /tmp/err | tail -n3)"
+    fi
+    check "clone3: nothing refused in the runtime's cgroup (pids.events)" "max 0" "$(cat $RUNNER/pids.events)"
+    $B delete -f born
+else
+    bad "clone3: create in a cgroup without room for init: $(tail -n3 /tmp/err)"
+fi
+# The fallback: a user namespace mapped to unprivileged ids may not write
+# the cgroup's cgroup.procs, so berth clones init plainly and moves it. In
+# the tight runner that clone is refused, which shows the check above can
+# fail.
+TEMPLATE=/bundle/config.userns.template config fallback '["sleep","1000"]' '{"pids":{"limit":10}}'
+if in_runner $B create --bundle /b/fallback fallback 2>/tmp/err; then
+    bad "clone3 fallback: init was cloned in a cgroup without room for it"
+    $B delete -f fallback
+else
+    check "clone3 fallback: a plain clone in the tight cgroup is refused (pids.events)" "max 1" \
+        "$(cat $RUNNER/pids.events)"
+    [ -e "$CG/fallback" ] && bad "clone3 fallback: the failed create left $CG/fallback"
+fi
+if $B --debug create --bundle /b/fallback fallback 2>/tmp/err; then
+    pid=$($B state fallback | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+    check "clone3 fallback: init is in the container's cgroup" "0::/berth-test/fallback" "$(cat /proc/$pid/cgroup)"
+    if grep -q 'cgroup.procs is not writable from here' /tmp/err && grep -q 'moving init into its cgroup' /tmp/err; then
+        ok "clone3 fallback: $(grep -o 'cgroup.procs is not writable from here.*' /tmp/err | head -n1)"
+    else
+        bad "clone3 fallback: not in the debug log: $(grep -i cgroup /tmp/err | tail -n3)"
+    fi
+    $B start fallback 2>/tmp/err || bad "clone3 fallback: start: $(cat /tmp/err)"
+    $B delete -f fallback
+else
+    bad "clone3 fallback: create: $(tail -n3 /tmp/err)"
+fi
+# clone3 refused after init's pid was allocated (a cgroup that hands
+# controllers down may hold no process: EBUSY) spoils the new pid
+# namespace: berth starts over with a plain clone, whose cgroup.procs write
+# is refused as well; the error says so and nothing is left.
+mkdir -p $CG/busy
+echo +memory >$CG/busy/cgroup.subtree_control
+config busy '["true"]' '{}'
+if $B --debug create --bundle /b/busy busy 2>/tmp/err; then
+    bad "clone3 start over: create in a cgroup that hands controllers down succeeded"
+    $B delete -f busy
+else
+    if grep -q 'starting again without it' /tmp/err; then
+        ok "clone3 start over: $(grep -o 'clone3(CLONE_INTO_CGROUP) failed.*' /tmp/err | head -n1)"
+    else
+        bad "clone3 start over: not in the debug log: $(grep -i clone /tmp/err | tail -n3)"
+    fi
+    info "busy: $(tail -n1 /tmp/err)"
+    check "clone3 start over: no state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"
+fi
+rmdir $CG/busy 2>/dev/null
+rmdir $RUNNER 2>/dev/null || bad "clone3: $RUNNER still has processes: $(cat $RUNNER/cgroup.procs)"
 
 # --- nothing left ----------------------------------------------------------------------
 left=$(find $CG -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')

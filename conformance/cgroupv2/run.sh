@@ -140,6 +140,16 @@ jq '.process.terminal = false
     "$bundle/config.json" |
     sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' \
         -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.template"
+# The same in a user namespace mapped to unprivileged host ids (init.sh
+# uses it for the clone3 fallback: such a namespace may not write the
+# container cgroup's cgroup.procs itself).
+sed -e 's/@ARGS@/"@ARGS@"/' -e 's/@RESOURCES@/"@RESOURCES@"/' -e 's/@DEVICES@/"@DEVICES@"/' \
+    "$bundle/config.template" |
+    jq '.linux.namespaces += [{"type":"user"}]
+        | .linux.uidMappings = [{"containerID":0,"hostID":100000,"size":65536}]
+        | .linux.gidMappings = [{"containerID":0,"hostID":100000,"size":65536}]' |
+    sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' \
+        -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.userns.template"
 rm "$bundle/config.json"
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"

@@ -904,3 +904,33 @@ fn relative_and_absolute_paths_follow_runc() {
     );
     assert!(env.root_entries().is_empty());
 }
+
+/// This host has no systemd as PID 1: `--systemd-cgroup` is a clear error
+/// before anything exists (the driver itself is tested in the systemd
+/// guest, conformance/systemd/).
+#[test]
+fn systemd_driver_without_systemd_is_a_clear_error() {
+    if Path::new("/run/systemd/system").is_dir() {
+        eprintln!("SKIP: systemd runs on this host; conformance/systemd/ tests the driver");
+        return;
+    }
+    let env = Env::new("cgsd");
+    let mut b = Bundle::new(&env);
+    b.set_args(&["true"]);
+    let id = env.new_id();
+    let bundle = b.path().display().to_string();
+    b.set_cgroups_path(&format!("system.slice:berth:{id}"));
+    b.save();
+    for cmd in ["create", "run"] {
+        let out = env.berth(&["--systemd-cgroup", cmd, "--bundle", &bundle, &id]);
+        assert_ne!(out.code, 0, "{}", out.describe());
+        assert!(
+            out.stderr
+                .contains("--systemd-cgroup: systemd is not running on this host"),
+            "{}",
+            out.describe()
+        );
+        assert!(!env.root().join(&id).exists(), "state left behind by {cmd}");
+        assert!(dirs_of(&env, &id).is_empty(), "cgroup left behind by {cmd}");
+    }
+}

@@ -40,6 +40,14 @@ pub enum FromChild {
     WriteMappings,
     /// The host pid of the container's init, sent by the intermediate process.
     InitPid(i32),
+    /// The host pid of init, born in the container's cgroup by
+    /// clone3(CLONE_INTO_CGROUP): the runtime need not move it.
+    InitPidInCgroup(i32),
+    /// clone3(CLONE_INTO_CGROUP) failed after the kernel had allocated
+    /// init's pid, which leaves a new pid namespace without a way to get
+    /// its first process: the intermediate exits, the runtime starts over
+    /// with a plain clone. The kernel's reason.
+    IntoCgroupFailed(String),
     /// Init loaded a seccomp filter with a notification listener; the fd
     /// follows as SCM_RIGHTS on a one-byte message.
     SeccompListener,

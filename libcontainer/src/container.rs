@@ -44,6 +44,7 @@ pub struct ContainerBuilder {
     /// poststart hooks must wait for execve.
     gate_only_for_poststart: bool,
     pidfd_socket: Option<PathBuf>,
+    systemd_cgroup: bool,
 }
 
 impl ContainerBuilder {
@@ -62,6 +63,7 @@ impl ContainerBuilder {
             force_helper: false,
             gate_only_for_poststart: false,
             pidfd_socket: None,
+            systemd_cgroup: false,
         }
     }
 
@@ -115,6 +117,13 @@ impl ContainerBuilder {
         self
     }
 
+    /// Let systemd manage the cgroup (runc's `--systemd-cgroup`): a
+    /// transient scope from a `slice:prefix:name` cgroupsPath.
+    pub fn systemd_cgroup(mut self, yes: bool) -> Self {
+        self.systemd_cgroup = yes;
+        self
+    }
+
     /// Always use the helper binary, even from a single-threaded program.
     pub fn force_helper(mut self, yes: bool) -> Self {
         self.force_helper = yes;
@@ -142,6 +151,22 @@ impl ContainerBuilder {
         // after execve; without them init goes straight on.
         let wait_for_start =
             wait_for_start && (!self.gate_only_for_poststart || has_poststart(bundle.spec.hooks()));
+        // Checked before anything exists.
+        let scope = if self.systemd_cgroup {
+            crate::cgroups::systemd::check_available()?;
+            let given = bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().clone());
+            let given = given.map(|p| p.to_string_lossy().into_owned());
+            Some(crate::cgroups::systemd::parse_path(
+                given.as_deref(),
+                &self.id,
+            )?)
+        } else {
+            None
+        };
         let seccomp = compile_seccomp(&bundle.spec, &self.root)?;
         let console = connect_console(self.console_socket.as_deref(), console_pair)?;
         // Connected before anything exists, so a bad path leaves nothing behind.
@@ -161,10 +186,12 @@ impl ContainerBuilder {
             cgroup: None,
             pid: None,
             net_devices: None,
+            systemd_unit: None,
         };
         let result = self
             .create_in(
                 &bundle,
+                scope.as_ref(),
                 seccomp,
                 console.as_ref(),
                 &mut guard,
@@ -192,9 +219,11 @@ impl ContainerBuilder {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_in(
         &self,
         bundle: &Bundle,
+        scope: Option<&crate::cgroups::systemd::ScopePath>,
         seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
         console: Option<&OwnedFd>,
         guard: &mut CleanupGuard,
@@ -224,6 +253,7 @@ impl ContainerBuilder {
                 .as_ref()
                 .and_then(|p| p.terminal())
                 .unwrap_or(false),
+            systemd_unit: None,
         };
         dir.save_config(&bundle.raw_config)?;
         dir.save(&saved)?;
@@ -262,6 +292,7 @@ impl ContainerBuilder {
             seccomp,
             exec: false,
             idmap_mounts: Vec::new(),
+            cgroup_fd: None,
         };
         // The cgroup is made once the intermediate process runs, so its
         // namespace setup and init's mounts overlap the cgroupfs work. Its
@@ -295,10 +326,36 @@ impl ContainerBuilder {
             crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
             Ok(cgroup)
         };
+        // With --systemd-cgroup systemd makes the cgroup (a scope) once
+        // init's pid is known; it is recorded as above, with the unit.
+        let started_unit: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        let start_scope = |pid: i32| -> Result<CgroupManager> {
+            let Some(scope) = scope else {
+                return Err(Error::Argument("no systemd scope".into()));
+            };
+            *started_unit.borrow_mut() = Some(scope.unit.clone());
+            let cgroup = crate::cgroups::systemd::start_scope(
+                scope,
+                &self.id,
+                pid,
+                linux.resources().as_ref(),
+            )?;
+            let paths = cgroup.paths();
+            *created_paths.borrow_mut() = Some(paths.clone());
+            let mut with_paths = saved.clone();
+            with_paths.cgroup_paths = paths;
+            with_paths.systemd_unit = Some(scope.unit.clone());
+            dir.save(&with_paths)?;
+            crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
+            Ok(cgroup)
+        };
+        let cgroup_setup = if scope.is_some() {
+            launcher::CgroupSetup::Systemd(std::cell::RefCell::new(Some(Box::new(start_scope))))
+        } else {
+            launcher::CgroupSetup::Create(std::cell::RefCell::new(Some(Box::new(make_cgroup))))
+        };
         let ctx = LaunchContext {
-            cgroup: launcher::CgroupSetup::Create(std::cell::RefCell::new(Some(Box::new(
-                make_cgroup,
-            )))),
+            cgroup: cgroup_setup,
             resources: linux.resources().as_ref(),
             console_socket: console,
             exec_fifo: fifo.as_ref(),
@@ -310,6 +367,10 @@ impl ContainerBuilder {
         if let Some(paths) = created_paths.take() {
             saved.cgroup_paths = paths.clone();
             guard.cgroup = Some(paths);
+        }
+        if let Some(unit) = started_unit.take() {
+            saved.systemd_unit = Some(unit.clone());
+            guard.systemd_unit = Some(unit);
         }
         let pid = launched?;
         guard.pid = Some(pid);
@@ -520,6 +581,8 @@ struct CleanupGuard {
     pid: Option<libc::pid_t>,
     /// The config, when it moved linux.netDevices into init's namespace.
     net_devices: Option<oci_spec::runtime::Spec>,
+    /// The systemd scope started for the container (--systemd-cgroup).
+    systemd_unit: Option<String>,
 }
 
 impl CleanupGuard {
@@ -527,6 +590,7 @@ impl CleanupGuard {
     fn disarm(&mut self) {
         self.cgroup = None;
         self.pid = None;
+        self.systemd_unit = None;
         self.dir = None;
     }
 }
@@ -546,6 +610,9 @@ impl Drop for CleanupGuard {
                 let _ = sys::kill(pid, libc::SIGKILL);
             }
             let _ = cgroups::remove_paths(paths);
+        }
+        if let Some(unit) = &self.systemd_unit {
+            let _ = cgroups::systemd::stop_scope(unit);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -782,6 +849,9 @@ impl Container {
             std::thread::sleep(Duration::from_millis(2));
         }
         crate::fault::point("delete:after-reap");
+        if let Some(unit) = &self.saved.systemd_unit {
+            cgroups::systemd::stop_scope(unit)?;
+        }
         cgroups::remove_paths(&self.saved.cgroup_paths)?;
         crate::fault::point("delete:after-cgroup-removal");
         dir.remove()?;

@@ -107,8 +107,13 @@ impl Container {
             .as_ref()
             .and_then(|m| m.check_before_update())
             .unwrap_or(false);
-        self.cgroup()?
-            .apply_mode(Some(res), ApplyMode::Update, check)?;
+        let cgroup = self.cgroup()?;
+        // Validated by the cgroupfs code before systemd hears of it.
+        cgroups::validate::values(res)?;
+        if let Some(unit) = &self.saved.systemd_unit {
+            cgroups::systemd::set_properties(unit, res)?;
+        }
+        cgroup.apply_mode(Some(res), ApplyMode::Update, check)?;
         write_resources(&dir.path, &merge(&current, res))
     }
 

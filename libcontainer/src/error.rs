@@ -186,6 +186,9 @@ pub enum CgroupError {
         /// The reason.
         message: String,
     },
+    /// The systemd driver cannot be used, or systemd refused a request.
+    #[error("--systemd-cgroup: {0}")]
+    Systemd(String),
 }
 
 /// Every error the library returns.

@@ -276,6 +276,7 @@ impl Container {
             seccomp,
             exec: true,
             idmap_mounts: Vec::new(),
+            cgroup_fd: None,
         };
         let ctx = LaunchContext {
             cgroup: launcher::CgroupSetup::Join(&cgroup_dirs),

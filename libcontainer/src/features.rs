@@ -121,7 +121,7 @@ pub fn features() -> Value {
                 // Built in, whatever the host mounts (the spec's meaning).
                 "v1": true,
                 "v2": true,
-                "systemd": false,
+                "systemd": crate::cgroups::systemd::check_available().is_ok(),
                 "systemdUser": false,
                 "rdma": true
             },

@@ -61,6 +61,11 @@ pub struct InitPlan {
     /// made before the clone (see [`crate::rootfs::idmap`]).
     #[serde(default)]
     pub idmap_mounts: Vec<(usize, RawFd)>,
+    /// Fd number of the container's cgroup v2 directory: init is cloned
+    /// into it with clone3(CLONE_INTO_CGROUP). None on v1 (or when the
+    /// runtime places init itself).
+    #[serde(default)]
+    pub cgroup_fd: Option<RawFd>,
 }
 
 type Res<T = ()> = Result<T, ChildError>;
@@ -143,9 +148,15 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     if ns.new_flags & libc::CLONE_NEWTIME != 0 {
         write_time_offsets(&plan.spec)?;
     }
-    match sys::clone_process(libc::CLONE_PARENT as libc::c_ulong)
-        .map_err(io_step("clone container init"))?
-    {
+    let (cloned, in_cgroup) = match clone_init(plan, &ns)? {
+        InitClone::Done(cloned, in_cgroup) => (cloned, in_cgroup),
+        InitClone::StartOver(why) => {
+            chan.send(&FromChild::IntoCgroupFailed(why))
+                .map_err(io_step("report clone3 failure"))?;
+            return Ok(());
+        }
+    };
+    match cloned {
         sys::CloneResult::Child => {
             let code = match container_init(plan, chan, &ns) {
                 Ok(never) => match never {},
@@ -157,10 +168,73 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
             sys::exit_now(code)
         }
         sys::CloneResult::Parent(pid) => {
-            chan.send(&FromChild::InitPid(pid))
-                .map_err(io_step("report init pid"))?;
+            let msg = if in_cgroup {
+                FromChild::InitPidInCgroup(pid)
+            } else {
+                FromChild::InitPid(pid)
+            };
+            chan.send(&msg).map_err(io_step("report init pid"))?;
             Ok(())
         }
+    }
+}
+
+/// What [`clone_init`] did.
+enum InitClone {
+    /// Cloned; whether init was born in its cgroup.
+    Done(sys::CloneResult, bool),
+    /// clone3 failed after the kernel allocated init's pid in our new pid
+    /// namespace, which then refuses every further fork: the runtime has
+    /// to start over with a new intermediate process.
+    StartOver(String),
+}
+
+/// Clones init as the runtime's child: straight into the container's v2
+/// cgroup when the runtime passed one, so init never runs (or forks, or
+/// allocates) outside it. Where clone3 cannot do that (an old kernel, a
+/// seccomp filter answering ENOSYS, a user namespace without write access
+/// to cgroup.procs …) init is cloned plainly and the runtime moves it.
+fn clone_init(plan: &InitPlan, ns: &NamespacePlan) -> Res<InitClone> {
+    let flags = libc::CLONE_PARENT as libc::c_ulong;
+    let fresh_pid_ns = ns.new_flags & libc::CLONE_NEWPID != 0;
+    let mut clone3_failed = None;
+    if let Some(fd) = plan.cgroup_fd {
+        let dir = sys::borrow_raw(fd);
+        // The kernel checks write access to cgroup.procs with our
+        // credentials; a user namespace mapped to other ids lacks it.
+        // Asking first spares a failed clone3 (see StartOver).
+        match sys::access_effective(dir, c"cgroup.procs", libc::W_OK) {
+            Err(e) => tracing::debug!(
+                "cgroup.procs is not writable from here ({e}); init will be moved into its cgroup"
+            ),
+            Ok(()) => match sys::clone_into_cgroup(flags as u64, dir) {
+                Ok(cloned) => return Ok(InitClone::Done(cloned, true)),
+                // Refused before a pid was allocated (no clone3, or no
+                // CLONE_INTO_CGROUP before Linux 5.7): a plain clone works.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EPERM)
+                    ) || !fresh_pid_ns =>
+                {
+                    tracing::debug!(
+                        "clone3(CLONE_INTO_CGROUP) failed ({e}); init will be moved into its cgroup"
+                    );
+                    clone3_failed = Some(e);
+                }
+                Err(e) => return Ok(InitClone::StartOver(e.to_string())),
+            },
+        }
+    }
+    match sys::clone_process(flags) {
+        Ok(cloned) => Ok(InitClone::Done(cloned, false)),
+        // ENOMEM is how the kernel refuses forks in a pid namespace whose
+        // first one failed: the clone3 failure above came after all.
+        Err(e) if fresh_pid_ns && e.raw_os_error() == Some(libc::ENOMEM) => match clone3_failed {
+            Some(first) => Ok(InitClone::StartOver(first.to_string())),
+            None => Err(ChildError::io("clone container init", &e)),
+        },
+        Err(e) => Err(ChildError::io("clone container init", &e)),
     }
 }
 
@@ -465,14 +539,15 @@ pub fn helper_main() -> ! {
         let extra = plan.preserve_fds as usize
             + usize::from(plan.console_socket.is_some())
             + usize::from(plan.fifo.is_some())
-            + plan.idmap_mounts.len();
+            + plan.idmap_mounts.len()
+            + usize::from(plan.cgroup_fd.is_some());
         for _ in 0..extra {
             let (_, fd) =
                 sys::recv_fd(chan.stream().as_fd(), &mut byte).map_err(io_step("receive fd"))?;
             received.push(fd.ok_or_else(|| ChildError::msg("helper", "fd missing"))?);
         }
         // Preserved fds go to 3.. in order, the console socket, the exec
-        // FIFO and the idmapped mounts above them.
+        // FIFO, the idmapped mounts and the cgroup dir above them.
         // Lift everything above the targets first so no dup2 clobbers a
         // received fd.
         let base = 3 + plan.preserve_fds as RawFd;
@@ -505,6 +580,12 @@ pub fn helper_main() -> ! {
                 .next()
                 .ok_or_else(|| ChildError::msg("helper", "idmapped mount fd missing"))?;
             *raw = tree.into_raw_fd();
+        }
+        if plan.cgroup_fd.is_some() {
+            let dir = lifted
+                .next()
+                .ok_or_else(|| ChildError::msg("helper", "cgroup fd missing"))?;
+            plan.cgroup_fd = Some(dir.into_raw_fd());
         }
         Ok(plan)
     })();

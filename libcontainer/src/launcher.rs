@@ -48,12 +48,18 @@ impl Intermediate {
 /// A deferred cgroup creation: runs once the intermediate process exists.
 pub type MakeCgroup<'a> = Box<dyn FnOnce() -> Result<Option<CgroupManager>> + 'a>;
 
+/// Has systemd make the cgroup (a scope) with init's pid in it.
+pub type StartScope<'a> = Box<dyn FnOnce(libc::pid_t) -> Result<CgroupManager> + 'a>;
+
 /// How the new process gets its cgroup.
 pub enum CgroupSetup<'a> {
     /// Create the container's cgroup (`create`). It is made and its
     /// resources written while the intermediate process sets up the
     /// namespaces, and init mounts its rootfs meanwhile.
     Create(std::cell::RefCell<Option<MakeCgroup<'a>>>),
+    /// Ask systemd for a scope holding init once its pid is known
+    /// (`--systemd-cgroup`); the resources are then written to its files.
+    Systemd(std::cell::RefCell<Option<StartScope<'a>>>),
     /// Join the container's existing cgroup directories (`exec`).
     Join(&'a std::collections::HashMap<String, PathBuf>),
 }
@@ -78,11 +84,11 @@ pub struct LaunchContext<'a> {
 /// the exec FIFO, or about to exec when there is none).
 pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t> {
     let t0 = Instant::now();
-    let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
     plan.console_socket = ctx.console_socket.map(|s| s.as_raw_fd());
     plan.fifo = ctx.exec_fifo.map(|f| f.as_raw_fd());
     // Made here, with the runtime's privileges over the host filesystems;
-    // init attaches them (rootfs::idmap says why).
+    // init attaches them (rootfs::idmap says why). The children hold their
+    // own copies; ours go when launch returns.
     let idmapped = if plan.exec {
         Vec::new()
     } else {
@@ -92,90 +98,130 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
         .iter()
         .map(|(i, fd)| (*i, fd.as_raw_fd()))
         .collect();
-    let single_threaded = sys::thread_count() == 1;
-    let intermediate = if single_threaded && !ctx.force_helper {
-        match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
-            sys::CloneResult::Child => {
-                drop(chan);
-                // Nothing of the caller's (the state dir lock, an embedder's
-                // sockets) may live on in the container's processes.
-                let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
-                keep.extend(plan.console_socket);
-                keep.extend(plan.fifo);
-                keep.extend(plan.idmap_mounts.iter().map(|(_, fd)| *fd));
-                keep.push(child_chan.stream().as_raw_fd());
-                if let Err(e) = sys::close_fds_except(&keep) {
-                    let mut chan = child_chan;
-                    chan.report_failure(ChildError::io("close inherited fds", &e));
-                    sys::exit_now(1);
+    // cgroup v2: the cgroup (with its limits) is made before anything is
+    // cloned, so init can be born in it (clone3 CLONE_INTO_CGROUP). On v1
+    // it is made while the intermediate process sets up the namespaces.
+    let mut created = None;
+    let mut cgroup_dir = None;
+    if matches!(ctx.cgroup, CgroupSetup::Create(_)) && crate::cgroups::is_unified_host() {
+        let cgroup = make_cgroup(ctx)?;
+        cgroup_dir = match cgroup.as_ref().and_then(CgroupManager::open_v2_dir) {
+            Some(Ok(fd)) => Some(fd),
+            Some(Err(e)) => {
+                tracing::debug!("cannot open the cgroup for clone3 ({e}); init will be moved");
+                None
+            }
+            None => None,
+        };
+        created = Some(cgroup);
+    }
+    loop {
+        plan.cgroup_fd = cgroup_dir.as_ref().map(|f| f.as_raw_fd());
+        let (mut chan, intermediate) =
+            start_intermediate(&plan, ctx, cgroup_dir.as_ref(), &idmapped)?;
+        tracing::debug!(
+            ms = t0.elapsed().as_secs_f64() * 1e3,
+            peak_kb = crate::sys::peak_rss_kb(),
+            "phase: clone"
+        );
+        if created.is_none() {
+            match make_cgroup(ctx) {
+                Ok(c) => created = Some(c),
+                Err(e) => {
+                    let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+                    intermediate.reap();
+                    return Err(e);
                 }
-                init::run_intermediate(&plan, child_chan)
             }
-            sys::CloneResult::Parent(pid) => {
-                // Our copy of the child's end must go, or a child that dies
-                // early would never show up as EOF.
-                drop(child_chan);
-                Intermediate::Cloned(pid)
-            }
-        }
-    } else {
-        spawn_helper(&plan, &mut chan, child_chan, ctx, &idmapped)?
-    };
-    // The children hold their own copies.
-    drop(idmapped);
-    tracing::debug!(
-        ms = t0.elapsed().as_secs_f64() * 1e3,
-        peak_kb = crate::sys::peak_rss_kb(),
-        "phase: clone"
-    );
-    let created = match make_cgroup(ctx) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
-            intermediate.reap();
-            return Err(e);
-        }
-    };
-    tracing::debug!(
-        ms = t0.elapsed().as_secs_f64() * 1e3,
-        peak_kb = crate::sys::peak_rss_kb(),
-        "phase: cgroup ready"
-    );
-    // Set once linux.netDevices are in init's namespace: only then may a
-    // failure move devices out of it (a joined one may have its own).
-    let moved_devices = std::cell::Cell::new(false);
-    let result = converse(
-        &plan,
-        &mut chan,
-        &intermediate,
-        ctx,
-        created.as_ref(),
-        &moved_devices,
-    );
-    match result {
-        Ok(pid) => {
-            intermediate.reap();
             tracing::debug!(
                 ms = t0.elapsed().as_secs_f64() * 1e3,
                 peak_kb = crate::sys::peak_rss_kb(),
-                "phase: init ready"
+                "phase: cgroup ready"
             );
-            Ok(pid)
         }
-        Err((init_pid, err)) => {
-            if let (Some(pid), true) = (init_pid, moved_devices.get()) {
-                // Devices in init's network namespace would die with it.
-                if let Err(e) = crate::netdev::move_out(&plan.spec, Some(pid)) {
-                    tracing::warn!("{e}");
+        let cgroup = created.as_ref().and_then(Option::as_ref);
+        // Set once linux.netDevices are in init's namespace: only then may a
+        // failure move devices out of it (a joined one may have its own).
+        let moved_devices = std::cell::Cell::new(false);
+        match converse(&plan, &mut chan, &intermediate, ctx, cgroup, &moved_devices) {
+            Ok(Launched::Ready(pid)) => {
+                intermediate.reap();
+                tracing::debug!(
+                    ms = t0.elapsed().as_secs_f64() * 1e3,
+                    peak_kb = crate::sys::peak_rss_kb(),
+                    "phase: init ready"
+                );
+                return Ok(pid);
+            }
+            Ok(Launched::IntoCgroupFailed(why)) if cgroup_dir.is_some() => {
+                // The failed clone3 left the intermediate's new pid
+                // namespace unusable: start over with a plain clone.
+                intermediate.reap();
+                tracing::debug!(
+                    "clone3(CLONE_INTO_CGROUP) failed ({why}); starting again without it"
+                );
+                cgroup_dir = None;
+            }
+            Ok(Launched::IntoCgroupFailed(why)) => {
+                intermediate.reap();
+                return Err(Error::Child(ChildError::msg("clone container init", why)));
+            }
+            Err((init_pid, err)) => {
+                if let (Some(pid), true) = (init_pid, moved_devices.get()) {
+                    // Devices in init's network namespace would die with it.
+                    if let Err(e) = crate::netdev::move_out(&plan.spec, Some(pid)) {
+                        tracing::warn!("{e}");
+                    }
                 }
+                if let Some(pid) = init_pid {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                    let _ = sys::waitpid(pid, 0);
+                }
+                let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+                intermediate.reap();
+                return Err(err);
             }
-            if let Some(pid) = init_pid {
-                let _ = sys::kill(pid, libc::SIGKILL);
-                let _ = sys::waitpid(pid, 0);
+        }
+    }
+}
+
+/// Starts the intermediate process (an in-process clone, or the helper
+/// when the caller has threads); returns the runtime's end of the channel.
+fn start_intermediate(
+    plan: &InitPlan,
+    ctx: &LaunchContext<'_>,
+    cgroup_dir: Option<&OwnedFd>,
+    idmapped: &[(usize, OwnedFd)],
+) -> Result<(Channel, Intermediate)> {
+    let (mut chan, child_chan) = Channel::pair().map_err(|e| Error::sys("create channel", e))?;
+    let single_threaded = sys::thread_count() == 1;
+    if !single_threaded || ctx.force_helper {
+        let intermediate = spawn_helper(plan, &mut chan, child_chan, ctx, cgroup_dir, idmapped)?;
+        return Ok((chan, intermediate));
+    }
+    match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
+        sys::CloneResult::Child => {
+            drop(chan);
+            // Nothing of the caller's (the state dir lock, an embedder's
+            // sockets) may live on in the container's processes.
+            let mut keep: Vec<i32> = (3..3 + plan.preserve_fds as i32).collect();
+            keep.extend(plan.console_socket);
+            keep.extend(plan.fifo);
+            keep.extend(plan.cgroup_fd);
+            keep.extend(plan.idmap_mounts.iter().map(|(_, fd)| *fd));
+            keep.push(child_chan.stream().as_raw_fd());
+            if let Err(e) = sys::close_fds_except(&keep) {
+                let mut chan = child_chan;
+                chan.report_failure(ChildError::io("close inherited fds", &e));
+                sys::exit_now(1);
             }
-            let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
-            intermediate.reap();
-            Err(err)
+            init::run_intermediate(plan, child_chan)
+        }
+        sys::CloneResult::Parent(pid) => {
+            // Our copy of the child's end must go, or a child that dies
+            // early would never show up as EOF.
+            drop(child_chan);
+            Ok((chan, Intermediate::Cloned(pid)))
         }
     }
 }
@@ -212,6 +258,7 @@ fn spawn_helper(
     chan: &mut Channel,
     child_chan: Channel,
     ctx: &LaunchContext<'_>,
+    cgroup_dir: Option<&OwnedFd>,
     idmapped: &[(usize, OwnedFd)],
 ) -> Result<Intermediate> {
     let path = helper_path(ctx)?;
@@ -241,10 +288,22 @@ fn spawn_helper(
     for (_, tree) in idmapped {
         send(chan, tree.as_fd())?;
     }
+    if let Some(dir) = cgroup_dir {
+        send(chan, dir.as_fd())?;
+    }
     Ok(Intermediate::Helper(child))
 }
 
 type ConverseError = (Option<libc::pid_t>, Error);
+
+/// How a conversation with the children ended.
+enum Launched {
+    /// Init is ready; its host pid.
+    Ready(libc::pid_t),
+    /// clone3(CLONE_INTO_CGROUP) failed in a way that spoiled the
+    /// intermediate's pid namespace; the intermediate exited.
+    IntoCgroupFailed(String),
+}
 
 fn converse(
     plan: &InitPlan,
@@ -253,7 +312,7 @@ fn converse(
     ctx: &LaunchContext<'_>,
     created: Option<&CgroupManager>,
     moved_devices: &std::cell::Cell<bool>,
-) -> std::result::Result<libc::pid_t, ConverseError> {
+) -> std::result::Result<Launched, ConverseError> {
     let mut init_pid = None;
     loop {
         let msg = chan
@@ -269,9 +328,19 @@ fn converse(
                     return Err((init_pid, prefer_child_error(chan, e)));
                 }
             }
-            Some(FromChild::InitPid(pid)) => {
+            Some(msg @ (FromChild::InitPid(pid) | FromChild::InitPidInCgroup(pid))) => {
                 init_pid = Some(pid);
-                if let Err(e) = place_in_cgroup(ctx, created, pid) {
+                let born_in_cgroup = matches!(msg, FromChild::InitPidInCgroup(_));
+                if born_in_cgroup {
+                    tracing::debug!(
+                        pid,
+                        "init was born in its cgroup (clone3 CLONE_INTO_CGROUP)"
+                    );
+                } else if created.is_some() {
+                    tracing::debug!(pid, "moving init into its cgroup (cgroup.procs)");
+                }
+                let to_move = created.filter(|_| !born_in_cgroup);
+                if let Err(e) = place_in_cgroup(ctx, to_move, pid) {
                     return Err((init_pid, prefer_child_error(chan, e)));
                 }
                 if !plan.exec {
@@ -308,8 +377,9 @@ fn converse(
             Some(FromChild::SeccompListener) => {
                 send_to_seccomp_listener(plan, chan, init_pid).map_err(|e| (init_pid, e))?;
             }
+            Some(FromChild::IntoCgroupFailed(why)) => return Ok(Launched::IntoCgroupFailed(why)),
             Some(FromChild::Ready) => {
-                return init_pid.ok_or((
+                return init_pid.map(Launched::Ready).ok_or((
                     None,
                     Error::Child(ChildError::msg("init", "ready before its pid was known")),
                 ))
@@ -497,6 +567,12 @@ fn place_in_cgroup(
 ) -> Result<()> {
     if let Some(cgroup) = created {
         cgroup.add_process(pid)?;
+    }
+    if let CgroupSetup::Systemd(start) = &ctx.cgroup {
+        if let Some(start) = start.borrow_mut().take() {
+            let scope = start(pid)?;
+            scope.apply(ctx.resources)?;
+        }
     }
     let joined = match &ctx.cgroup {
         CgroupSetup::Join(paths) => Some(*paths),

@@ -80,6 +80,10 @@ pub struct SavedState {
     /// Whether the config's process has a terminal.
     #[serde(default)]
     pub terminal: bool,
+    /// The transient scope systemd manages the cgroup with
+    /// (`--systemd-cgroup`), stopped by delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The JSON `state` prints: the runtime spec's state plus runc's extras.

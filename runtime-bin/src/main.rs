@@ -215,27 +215,22 @@ fn builder(root: &std::path::Path, a: &CreateArgs) -> ContainerBuilder {
     b
 }
 
-fn check_cgroup_driver(cli: &Cli) -> Result<(), String> {
-    if cli.systemd_cgroup {
-        return Err(
-            "--systemd-cgroup: the systemd cgroup driver is not supported by berth yet".into(),
-        );
-    }
-    Ok(())
-}
-
 fn execute(cli: &Cli) -> Result<u8, String> {
     let root = &cli.root.clone().unwrap_or_else(berth::default_root);
     let err = |e: berth::Error| e.to_string();
     match &cli.command {
         Command::Create(a) => {
-            check_cgroup_driver(cli)?;
-            builder(root, a).create().map_err(err)?;
+            builder(root, a)
+                .systemd_cgroup(cli.systemd_cgroup)
+                .create()
+                .map_err(err)?;
             Ok(0)
         }
         Command::Run { create, detach } => {
-            check_cgroup_driver(cli)?;
-            let code = builder(root, create).run(*detach).map_err(err)?;
+            let code = builder(root, create)
+                .systemd_cgroup(cli.systemd_cgroup)
+                .run(*detach)
+                .map_err(err)?;
             Ok(code.clamp(0, 255) as u8)
         }
         Command::Exec(a) => exec_cmd::exec(root, a),

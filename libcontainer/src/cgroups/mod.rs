@@ -11,6 +11,7 @@
 //! * [`bpf`]: the v2 device filter, an eBPF program berth assembles.
 //! * [`stats`]: the numbers `berth events` reports, in runc's JSON shape.
 //! * [`oom`]: OOM notifications (v1's eventfd, v2's memory.events).
+//! * [`systemd`]: the systemd driver (a transient scope over D-Bus).
 //!
 //! A hybrid host (v1 controllers plus a cgroup2 mount beside them) applies
 //! resources through v1; a pure cgroup v2 host through v2.
@@ -20,6 +21,7 @@ mod devices;
 pub mod oom;
 mod path;
 pub mod stats;
+pub mod systemd;
 mod v1;
 pub mod v2;
 pub mod validate;
@@ -345,6 +347,23 @@ impl CgroupManager {
     /// Whether this cgroup lives on cgroup v2.
     pub fn is_v2(&self) -> bool {
         self.v2
+    }
+
+    /// An fd of the v2 directory, for clone3(CLONE_INTO_CGROUP); `None` on v1.
+    pub fn open_v2_dir(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        if !self.v2 {
+            return None;
+        }
+        let dir = self.unified_dir().ok()?;
+        let dir = match std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(std::io::Error::other(e))),
+        };
+        Some(crate::sys::open(
+            &dir,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        ))
     }
 
     /// Moves a process into the cgroup (every hierarchy).

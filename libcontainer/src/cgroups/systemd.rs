@@ -1,0 +1,331 @@
+//! The systemd cgroup driver (`--systemd-cgroup`): the container's cgroup
+//! is a transient scope that systemd creates over D-Bus
+//! (StartTransientUnit) with init's pid in it and `Delegate=yes`, so the
+//! cgroup below it is ours to write. Limits systemd has a property for are
+//! set as properties (so systemd keeps them when it rewrites the cgroup);
+//! every field is then written to the scope's cgroup files by the cgroupfs
+//! code, as for the cgroupfs driver. Only cgroup v2 hosts are supported.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cgroups_rs::systemd::{Property, SystemdClient};
+use oci_spec::runtime::LinuxResources;
+use zbus::zvariant::Value;
+
+use super::{v2, CgroupManager};
+use crate::error::CgroupError;
+
+/// runc's default slice for system containers.
+const DEFAULT_SLICE: &str = "system.slice";
+/// How long systemd may take to run the start job and move init.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a container's scope goes, from `slice:prefix:name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopePath {
+    /// The parent slice unit ("system.slice").
+    pub slice: String,
+    /// The scope unit ("berth-ID.scope").
+    pub unit: String,
+}
+
+fn invalid(given: &str, why: impl std::fmt::Display) -> CgroupError {
+    CgroupError::Resource {
+        field: "linux.cgroupsPath".into(),
+        message: format!("{given:?}: {why}"),
+    }
+}
+
+/// A unit name part: what systemd accepts in unit names, without the
+/// characters it gives a meaning (`-` in slices, `@` templates).
+fn check_part(given: &str, what: &str, part: &str, allow_dash: bool) -> Result<(), CgroupError> {
+    let ok = part.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '\\') || (allow_dash && c == '-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            given,
+            format!("the {what} {part:?} has characters systemd does not allow in unit names"),
+        ))
+    }
+}
+
+/// Parses runc's systemd form of `linux.cgroupsPath`, `slice:prefix:name`
+/// (an empty path means `:berth:ID`): the scope `prefix-name.scope` in
+/// `slice`, or system.slice when the slice is empty.
+pub fn parse_path(given: Option<&str>, id: &str) -> Result<ScopePath, CgroupError> {
+    let default = format!(":berth:{id}");
+    let given = given.filter(|p| !p.is_empty()).unwrap_or(&default);
+    let parts: Vec<&str> = given.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        return Err(invalid(
+            given,
+            "with --systemd-cgroup the path has the form slice:prefix:name (e.g. system.slice:berth:ID)",
+        ));
+    };
+    let slice = if slice.is_empty() {
+        DEFAULT_SLICE
+    } else {
+        slice
+    };
+    if !slice.ends_with(".slice") || slice.len() == ".slice".len() {
+        return Err(invalid(
+            given,
+            format!("{slice:?} is not a slice unit name (like system.slice)"),
+        ));
+    }
+    check_part(given, "slice", slice, true)?;
+    if name.is_empty() {
+        return Err(invalid(given, "the name part is empty"));
+    }
+    if name.ends_with(".slice") {
+        return Err(invalid(
+            given,
+            "a name ending in .slice asks for a slice of the container's own, which berth does not make (use a scope name)",
+        ));
+    }
+    check_part(given, "prefix", prefix, true)?;
+    check_part(given, "name", name, true)?;
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok(ScopePath {
+        slice: slice.to_string(),
+        unit,
+    })
+}
+
+/// Fails unless systemd runs as the init system and the host is cgroup v2.
+pub fn check_available() -> Result<(), CgroupError> {
+    // The test systemd itself and sd_booted(3) use.
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Err(CgroupError::Systemd(
+            "systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver (leave out --systemd-cgroup)"
+                .into(),
+        ));
+    }
+    if !super::is_unified_host() {
+        return Err(CgroupError::Systemd(
+            "berth's systemd driver supports cgroup v2 hosts only, and /sys/fs/cgroup is not cgroup2 here; use the cgroupfs driver (leave out --systemd-cgroup)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+const MAX: u64 = u64::MAX;
+
+/// A limit in runc's convention (-1 none, 0 unset) as a systemd value.
+fn limit(v: Option<i64>) -> Option<u64> {
+    match v {
+        Some(-1) => Some(MAX),
+        Some(n) if n > 0 => Some(n as u64),
+        _ => None,
+    }
+}
+
+/// The resource properties systemd has (cgroup v2 names). The rest (and
+/// these again) go to the cgroup files.
+pub fn resource_properties(res: Option<&LinuxResources>) -> Vec<Property<'static>> {
+    let mut props: Vec<Property<'static>> = Vec::new();
+    let Some(res) = res else {
+        return props;
+    };
+    if let Some(m) = res.memory() {
+        let mem = limit(m.limit());
+        if let Some(v) = mem {
+            props.push(("MemoryMax", Value::from(v)));
+        }
+        if let Some(v) = limit(m.reservation()) {
+            props.push(("MemoryLow", Value::from(v)));
+        }
+        // runc's swap is memory + swap; systemd's MemorySwapMax is swap alone.
+        match (limit(m.swap()), mem) {
+            (Some(MAX), _) => props.push(("MemorySwapMax", Value::from(MAX))),
+            (Some(total), Some(mem)) if mem != MAX && total >= mem => {
+                props.push(("MemorySwapMax", Value::from(total - mem)))
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = res.pids() {
+        if let Some(v) = limit(Some(p.limit())) {
+            props.push(("TasksMax", Value::from(v)));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(shares) = c.shares().filter(|s| *s > 0) {
+            props.push(("CPUWeight", Value::from(v2::shares_to_weight(shares))));
+        }
+        let period = c.period().filter(|p| *p > 0);
+        match c.quota() {
+            Some(-1) => props.push(("CPUQuotaPerSecUSec", Value::from(MAX))),
+            Some(q) if q > 0 => {
+                let per = period.unwrap_or(100_000);
+                // systemd keeps the quota per second of CPU time.
+                let per_sec = (q as u64).saturating_mul(1_000_000) / per;
+                props.push(("CPUQuotaPerSecUSec", Value::from(per_sec)));
+            }
+            _ => {}
+        }
+        if let Some(p) = period {
+            props.push(("CPUQuotaPeriodUSec", Value::from(p)));
+        }
+    }
+    props
+}
+
+fn client_err(unit: &str, what: &str, e: impl std::fmt::Display) -> CgroupError {
+    CgroupError::Systemd(format!("{what} {unit} over D-Bus: {e}"))
+}
+
+/// Starts the transient scope with `pid` in it and the resource properties
+/// systemd has, waits until systemd has moved the process there, and
+/// returns the manager of the scope's cgroup (the resources are not
+/// written to its files yet: [`CgroupManager::apply`]).
+pub fn start_scope(
+    scope: &ScopePath,
+    id: &str,
+    pid: i32,
+    res: Option<&LinuxResources>,
+) -> Result<CgroupManager, CgroupError> {
+    let mut props: Vec<Property<'static>> = vec![
+        ("Description", Value::from(format!("berth container {id}"))),
+        ("Slice", Value::from(scope.slice.clone())),
+        ("Delegate", Value::from(true)),
+        ("DefaultDependencies", Value::from(false)),
+        ("MemoryAccounting", Value::from(true)),
+        ("CPUAccounting", Value::from(true)),
+        ("TasksAccounting", Value::from(true)),
+        ("IOAccounting", Value::from(true)),
+        ("PIDs", Value::Array(vec![pid as u32].into())),
+    ];
+    props.extend(resource_properties(res));
+    let client = SystemdClient::new(&scope.unit, props)
+        .map_err(|e| client_err(&scope.unit, "prepare", e))?;
+    client
+        .start()
+        .map_err(|e| client_err(&scope.unit, "start", e))?;
+    tracing::debug!(unit = %scope.unit, slice = %scope.slice, pid, "systemd scope started");
+    let dir = wait_for_scope(scope, pid)?;
+    Ok(CgroupManager::from_paths(
+        scope.unit.clone(),
+        HashMap::from([(v2::KEY.to_string(), dir)]),
+    ))
+}
+
+/// The start job runs after StartTransientUnit returns: wait until `pid`
+/// is in the scope's cgroup, and return that directory.
+fn wait_for_scope(scope: &ScopePath, pid: i32) -> Result<PathBuf, CgroupError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let suffix = format!("/{}", scope.unit);
+    loop {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let path = text.lines().find_map(|l| l.strip_prefix("0::"));
+        if let Some(path) = path.filter(|p| p.ends_with(&suffix)) {
+            return Ok(Path::new(v2::ROOT).join(path.trim_start_matches('/')));
+        }
+        if Instant::now() >= deadline {
+            return Err(CgroupError::Systemd(format!(
+                "systemd started {} but did not move init (pid {pid}) into it within {}s (init is in {:?})",
+                scope.unit,
+                START_TIMEOUT.as_secs(),
+                path.unwrap_or("?")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Stops the scope (gone already is fine: systemd drops an empty scope by
+/// itself).
+pub fn stop_scope(unit: &str) -> Result<(), CgroupError> {
+    let client = SystemdClient::new(unit, Vec::new()).map_err(|e| client_err(unit, "stop", e))?;
+    client.stop().map_err(|e| client_err(unit, "stop", e))
+}
+
+/// Tells systemd the new limits of an `update`, so it keeps them.
+pub fn set_properties(unit: &str, res: &LinuxResources) -> Result<(), CgroupError> {
+    let props = resource_properties(Some(res));
+    if props.is_empty() {
+        return Ok(());
+    }
+    let mut client =
+        SystemdClient::new(unit, Vec::new()).map_err(|e| client_err(unit, "update", e))?;
+    client
+        .set_properties(&props)
+        .map_err(|e| client_err(unit, "update", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_path_form() {
+        let p = parse_path(Some("system.slice:berth:web"), "x").unwrap();
+        assert_eq!(p.slice, "system.slice");
+        assert_eq!(p.unit, "berth-web.scope");
+        let p = parse_path(Some(":berth:web"), "x").unwrap();
+        assert_eq!(p.slice, "system.slice");
+        let p = parse_path(None, "abc").unwrap();
+        assert_eq!(p.unit, "berth-abc.scope");
+        let p = parse_path(Some("machine.slice::web"), "x").unwrap();
+        assert_eq!(p.unit, "web.scope");
+    }
+
+    #[test]
+    fn bad_paths_name_the_field_and_value() {
+        for bad in [
+            "/berth/web",
+            "a:b",
+            "a:b:c:d",
+            "system:berth:web",
+            "system.slice:berth:",
+            "system.slice:berth:x.slice",
+            "system.slice:be/rth:web",
+        ] {
+            let e = parse_path(Some(bad), "x").unwrap_err().to_string();
+            assert!(e.starts_with("linux.cgroupsPath: "), "{e}");
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn properties_follow_runcs_conversions() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864, "swap": 100663296, "reservation": 1048576},
+            "pids": {"limit": 32},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000}
+        }))
+        .unwrap();
+        let props = resource_properties(Some(&res));
+        let get = |k: &str| {
+            props
+                .iter()
+                .find(|p| p.0 == k)
+                .and_then(|p| u64::try_from(&p.1).ok())
+        };
+        assert_eq!(get("MemoryMax"), Some(67108864));
+        assert_eq!(get("MemoryLow"), Some(1048576));
+        assert_eq!(get("MemorySwapMax"), Some(33554432));
+        assert_eq!(get("TasksMax"), Some(32));
+        assert_eq!(get("CPUWeight"), Some(39));
+        assert_eq!(get("CPUQuotaPerSecUSec"), Some(500000));
+        assert_eq!(get("CPUQuotaPeriodUSec"), Some(100000));
+        let unlimited: LinuxResources = serde_json::from_value(
+            serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": -1}}),
+        )
+        .unwrap();
+        let props = resource_properties(Some(&unlimited));
+        assert!(props
+            .iter()
+            .all(|p| u64::try_from(&p.1).ok() == Some(u64::MAX)));
+    }
+}
