@@ -388,7 +388,10 @@ fn exec_cpu_affinity_is_applied_to_exec_not_init() {
             serde_json::json!({"initial": "1023"}),
             "process.execCPUAffinity.initial",
         ),
-        (serde_json::json!({"final": "0-x"}), "execCPUAffinity.final"),
+        (
+            serde_json::json!({"final": "0-x"}),
+            "execCPUAffinity: Invalid execCPUAffinity format: 0-x",
+        ),
     ] {
         let out = with_affinity(aff.clone());
         assert_eq!(out.code, 1, "{aff}: {}", out.describe());
