@@ -263,15 +263,20 @@ fn criu_binary() -> String {
 }
 
 /// The first error line of a CRIU log ("Error (criu/vdso.c:381): …"), or
-/// its last line when none says Error.
+/// its last line when none says Error. CRIU logs the failed exit of the
+/// helpers it probes with ("exited, status=1") as errors it then ignores:
+/// those are skipped unless nothing else failed.
 fn criu_reason(log: &Path) -> String {
     let Ok(text) = std::fs::read_to_string(log) else {
         return "CRIU wrote no log".into();
     };
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.contains("Error")).collect();
+    errors
         .iter()
-        .find(|l| l.contains("Error"))
+        .find(|l| !l.contains("exited, status="))
+        .or(errors.first())
+        .copied()
         .or(lines.last())
         .map(|l| l.trim().to_string())
         .unwrap_or_else(|| "CRIU's log is empty".into())
@@ -533,7 +538,7 @@ impl Container {
             for m in external_mounts(&spec, &self.saved.bundle) {
                 args.extend(["--external".into(), format!("mnt[{}]:{}", m.key, m.key)]);
             }
-            write_descriptors(&image, self.saved.pid)?;
+            args.extend(write_descriptors(&image, self.saved.pid)?);
         }
         run_criu(if opts.pre_dump { "pre-dump" } else { "dump" }, &args, &log)?;
         if opts.leave_running || opts.pre_dump {
@@ -557,19 +562,52 @@ fn criu_config(spec: &Spec) -> Option<String> {
         .cloned()
 }
 
-/// Records where init's stdio pointed (pipes are handed to the restored
-/// process through `--inherit-fd`).
-fn write_descriptors(image: &Path, pid: i32) -> Result<()> {
-    let fds: Vec<String> = (0..3)
-        .map(|fd| {
-            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "/dev/null".into())
-        })
+/// Records where init's stdio pointed, as runc's descriptors.json does.
+/// Pipes are handed to the restored process through `--inherit-fd`; so is
+/// a file opened outside the container (a host /dev/null or log file,
+/// which CRIU cannot reopen by path): it is recorded as CRIU's external
+/// `file[mnt_id:inode]` and declared external to the dump. Returns the
+/// `--external` arguments.
+fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let container_mounts: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').next().map(str::to_string))
         .collect();
+    let mut external = Vec::new();
+    let mut fds = Vec::new();
+    for fd in 0..3 {
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mnt_id = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("mnt_id:").map(|v| v.trim().to_string()))
+            });
+        let outside = link.starts_with('/')
+            && mnt_id
+                .as_ref()
+                .is_some_and(|m| !container_mounts.contains(m));
+        let entry = match (outside, mnt_id.and_then(|m| m.parse::<u64>().ok())) {
+            (true, Some(mnt)) => {
+                let ino = std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                    .map_err(|e| Error::sys(format!("stat fd {fd} of {pid}"), e))?
+                    .ino();
+                let key = format!("file[{mnt:x}:{ino:x}]");
+                external.extend(["--external".to_string(), key.clone()]);
+                key
+            }
+            _ => link,
+        };
+        fds.push(entry);
+    }
     let p = image.join(DESCRIPTORS_FILE);
     let data = serde_json::to_vec(&fds).map_err(|e| Error::Argument(e.to_string()))?;
-    std::fs::write(&p, data).map_err(|e| Error::sys(format!("write {}", p.display()), e))
+    std::fs::write(&p, data).map_err(|e| Error::sys(format!("write {}", p.display()), e))?;
+    Ok(external)
 }
 
 /// Undoes a failed restore: the restored process, the cgroup, the bind of
@@ -794,12 +832,13 @@ fn restore_in(
             }
         }
     }
-    // The restored stdio: where the container had pipes, the restoring
-    // caller's stdio takes their place (as runc does).
+    // The restored stdio: where the container had pipes or files from
+    // outside, the restoring caller's stdio takes their place (as runc
+    // does for pipes).
     if let Ok(data) = std::fs::read(image.join(DESCRIPTORS_FILE)) {
         let fds: Vec<String> = serde_json::from_slice(&data).unwrap_or_default();
         for (i, target) in fds.iter().enumerate().take(3) {
-            if target.starts_with("pipe:") {
+            if target.starts_with("pipe:") || target.starts_with("file[") {
                 args.extend(["--inherit-fd".into(), format!("fd[{i}]:{target}")]);
             }
         }
@@ -942,7 +981,7 @@ mod tests {
         let log = dir.join("dump.log");
         std::fs::write(
             &log,
-            "(00.001) Version: 3.17\n(00.002) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n(00.003) Error (criu/crtools.c:260): Could not initialize\n",
+            "(00.001) Version: 3.17\n(00.0015) Error (criu/util.c:642): exited, status=1\n(00.002) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n(00.003) Error (criu/crtools.c:260): Could not initialize\n",
         )
         .unwrap();
         assert_eq!(
