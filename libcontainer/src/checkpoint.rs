@@ -453,10 +453,7 @@ impl Container {
         }
         let image = opts.criu.image_dir()?;
         let work = opts.criu.work_dir()?;
-        mkdir("--image-path", &image)?;
-        if let Some(w) = &work {
-            mkdir("--work-path", w)?;
-        }
+        // Before anything is made: a parent must already exist.
         if let Some(p) = &opts.parent_path {
             let real = image.join(p);
             if !real.is_dir() {
@@ -465,6 +462,10 @@ impl Container {
                     format!("{}: not a directory of images", real.display()),
                 ));
             }
+        }
+        mkdir("--image-path", &image)?;
+        if let Some(w) = &work {
+            mkdir("--work-path", w)?;
         }
         let log = work.as_ref().unwrap_or(&image).join(DUMP_LOG);
         let mut args: Vec<String> = vec![
@@ -597,7 +598,10 @@ fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
                     .map_err(|e| Error::sys(format!("stat fd {fd} of {pid}"), e))?
                     .ino();
                 let key = format!("file[{mnt:x}:{ino:x}]");
-                external.extend(["--external".to_string(), key.clone()]);
+                // stdout and stderr are often the same file: declare it once.
+                if !external.contains(&key) {
+                    external.extend(["--external".to_string(), key.clone()]);
+                }
                 key
             }
             _ => link,
