@@ -52,6 +52,12 @@ test: deps
 cgroupv2:
 	conformance/cgroupv2/run.sh
 
+# Checkpoint/restore through CRIU in a QEMU guest with Debian's 6.1 kernel
+# (criu 3.17 cannot dump on this host's kernel), static release build.
+.PHONY: criu
+criu:
+	conformance/criu/run.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)
