@@ -297,3 +297,34 @@ fn restore_refuses_bad_input_and_leaves_nothing() {
     assert_eq!(env.status(&id), "created");
     env.berth(&["delete", "-f", &id]).ok();
 }
+
+#[test]
+fn missing_criu_is_named_before_anything_is_made() {
+    require_root!();
+    let env = Env::new("nocriu");
+    let (b, id, pid) = start_counter(&env);
+    let images = env.dir().join("images");
+    let out = Command::new(berth_bin())
+        .env("BERTH_CRIU", "/nonexistent/criu")
+        .arg("--root")
+        .arg(env.root())
+        .args(["checkpoint", "--image-path"])
+        .arg(&images)
+        .arg(&id)
+        .output()
+        .expect("run berth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/criu") && stderr.contains("install criu"),
+        "{stderr}"
+    );
+    assert!(!images.exists(), "the image dir was made: {stderr}");
+    let st = env.state(&id).expect("state");
+    assert_eq!(
+        (st["status"].as_str(), st["pid"].as_i64()),
+        (Some("running"), Some(pid))
+    );
+    env.berth(&["delete", "-f", &id]).ok();
+    drop(b);
+}

@@ -262,6 +262,24 @@ fn criu_binary() -> String {
         .unwrap_or_else(|| "criu".into())
 }
 
+/// Fails early, before anything is made, when there is no CRIU to run.
+fn require_criu() -> Result<()> {
+    let binary = criu_binary();
+    let found = if binary.contains('/') {
+        Path::new(&binary).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(&binary).is_file()))
+    };
+    if found {
+        return Ok(());
+    }
+    Err(Error::Criu(CriuError::Spawn {
+        binary,
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "not found"),
+    }))
+}
+
 /// The first error line of a CRIU log ("Error (criu/vdso.c:381): …"), or
 /// its last line when none says Error. CRIU logs the failed exit of the
 /// helpers it probes with ("exited, status=1") as errors it then ignores:
@@ -326,7 +344,13 @@ fn clean_dest(p: &Path) -> String {
 
 /// The config's bind mounts (and, without a cgroup namespace, the binds
 /// berth makes for a cgroup mount), as CRIU external mounts.
-fn external_mounts(spec: &Spec, bundle: &Path) -> Vec<ExternalMount> {
+/// `cgroup_dirs`: the container's cgroup directories, the sources of the
+/// cgroup binds on restore (at dump only the keys matter).
+fn external_mounts(
+    spec: &Spec,
+    bundle: &Path,
+    cgroup_dirs: &HashMap<String, PathBuf>,
+) -> Vec<ExternalMount> {
     let own_cgroup_ns = namespace_of(spec, LinuxNamespaceType::Cgroup).is_some_and(|p| p.is_none());
     let mut out = Vec::new();
     for m in spec.mounts().iter().flatten() {
@@ -345,7 +369,12 @@ fn external_mounts(spec: &Spec, bundle: &Path) -> Vec<ExternalMount> {
                 } else {
                     format!("{}/{}", dest.trim_end_matches('/'), h.name)
                 };
-                let source = cgroups::own_cgroup_dir(h).unwrap_or_else(|| h.mount_point.clone());
+                let source = cgroup_dirs
+                    .values()
+                    .find(|d| d.starts_with(&h.mount_point))
+                    .cloned()
+                    .or_else(|| cgroups::own_cgroup_dir(h))
+                    .unwrap_or_else(|| h.mount_point.clone());
                 out.push(ExternalMount { key, source });
             }
             continue;
@@ -451,6 +480,7 @@ impl Container {
         if is_terminal(&spec) {
             return Err(terminal_unsupported());
         }
+        require_criu()?;
         let image = opts.criu.image_dir()?;
         let work = opts.criu.work_dir()?;
         // Before anything is made: a parent must already exist.
@@ -536,7 +566,7 @@ impl Container {
             }
         }
         if !opts.pre_dump {
-            for m in external_mounts(&spec, &self.saved.bundle) {
+            for m in external_mounts(&spec, &self.saved.bundle, &self.saved.cgroup_paths) {
                 args.extend(["--external".into(), format!("mnt[{}]:{}", m.key, m.key)]);
             }
             args.extend(write_descriptors(&image, self.saved.pid)?);
@@ -683,6 +713,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
             ),
         ));
     }
+    require_criu()?;
     let work = opts.criu.work_dir()?;
     if let Some(w) = &work {
         mkdir("--work-path", w)?;
@@ -795,7 +826,7 @@ fn restore_in(
     if let Some(c) = &opts.lsm_mount_context {
         args.extend(["--lsm-mount-context".into(), c.clone()]);
     }
-    for m in external_mounts(spec, &bundle.path) {
+    for m in external_mounts(spec, &bundle.path, &saved.cgroup_paths) {
         args.extend([
             "--external".into(),
             format!("mnt[{}]:{}", m.key, path_arg(&m.source)),
@@ -851,9 +882,10 @@ fn restore_in(
     // restored processes land there; the roots say where the dumped
     // cgroups are recreated.
     let home = own_cgroup_dirs();
-    cgroup
-        .add_process(std::process::id() as i32)
-        .map_err(Error::Cgroup)?;
+    if let Err(e) = cgroup.add_process(std::process::id() as i32) {
+        go_home(&home);
+        return Err(Error::Cgroup(e));
+    }
     for root in cgroup_roots() {
         args.extend(["--cgroup-root".into(), root]);
     }
@@ -913,6 +945,16 @@ fn own_cgroup_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
+/// Moves this process back to its own cgroups (`home`).
+fn go_home(home: &[PathBuf]) {
+    let me = std::process::id().to_string();
+    for d in home {
+        if let Err(e) = std::fs::write(d.join("cgroup.procs"), &me) {
+            tracing::warn!("cannot move back to {}: {e}", d.display());
+        }
+    }
+}
+
 /// `--cgroup-root` values from this process's cgroups (it is in the
 /// container's): `controllers:/path` for v1, `/path` for cgroup2 alone.
 fn cgroup_roots() -> Vec<String> {
@@ -937,10 +979,7 @@ fn run_criu_in_cgroup(args: &[String], log: &Path, home: &[PathBuf]) -> Result<(
     let binary = criu_binary();
     tracing::debug!("running {binary} {}", args.join(" "));
     let child = Command::new(&binary).args(args).spawn();
-    let me = std::process::id().to_string();
-    for d in home {
-        let _ = std::fs::write(d.join("cgroup.procs"), &me);
-    }
+    go_home(home);
     let mut child = child.map_err(|source| {
         Error::Criu(CriuError::Spawn {
             binary: binary.clone(),
