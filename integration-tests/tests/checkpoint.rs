@@ -275,6 +275,23 @@ fn restore_refuses_bad_input_and_leaves_nothing() {
         expect_refused(&env, &args, needle);
         assert_no_leaks(&before, &Snapshot::take(&env));
     }
+    // CRIU itself fails (on this host's kernel, or on these empty images):
+    // its reason and log are named, and the state, the cgroup, the bind of
+    // the rootfs and CRIU's processes are all gone.
+    let before = Snapshot::take(&env);
+    let out = env.berth(&["restore", "-d", "--bundle", &bp, "--image-path", &img, &id]);
+    let shown = out.describe();
+    assert_eq!(out.code, 1, "{shown}");
+    assert!(out.stderr.contains("criu restore failed"), "{shown}");
+    assert!(
+        out.stderr.contains(&format!(
+            "CRIU's log: {}",
+            images.join("restore.log").display()
+        )),
+        "{shown}"
+    );
+    assert_no_leaks(&before, &Snapshot::take(&env));
+    assert!(env.state(&id).is_none());
     // A terminal config cannot be restored (CRIU's RPC would be needed).
     b.set_terminal(true);
     b.save();
