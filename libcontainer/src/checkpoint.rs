@@ -280,24 +280,40 @@ fn require_criu() -> Result<()> {
     }))
 }
 
-/// The first error line of a CRIU log ("Error (criu/vdso.c:381): …"), or
-/// its last line when none says Error. CRIU logs the failed exit of the
-/// helpers it probes with ("exited, status=1") as errors it then ignores:
-/// those are skipped unless nothing else failed.
+/// Why CRIU failed, from its log: the first error line, and the last one
+/// when it differs (the first names the cause, the last the step that gave
+/// up: "Could not initialize kernel features detection", "Dumping
+/// FAILED"). CRIU logs the failed exits of helpers it probes with
+/// ("exited, status=1") as errors it then ignores: those are skipped unless
+/// nothing else failed. Without any error line, the log's last line.
 fn criu_reason(log: &Path) -> String {
     let Ok(text) = std::fs::read_to_string(log) else {
         return "CRIU wrote no log".into();
     };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let errors: Vec<&&str> = lines.iter().filter(|l| l.contains("Error")).collect();
-    errors
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let errors: Vec<&str> = lines
         .iter()
-        .find(|l| !l.contains("exited, status="))
-        .or(errors.first())
         .copied()
-        .or(lines.last())
-        .map(|l| l.trim().to_string())
-        .unwrap_or_else(|| "CRIU's log is empty".into())
+        .filter(|l| l.contains("Error"))
+        .collect();
+    let real: Vec<&str> = errors
+        .iter()
+        .copied()
+        .filter(|l| !l.contains("exited, status="))
+        .collect();
+    let chosen = if real.is_empty() { &errors } else { &real };
+    match (chosen.first(), chosen.last()) {
+        (Some(first), Some(last)) if first != last => format!("{first} … {last}"),
+        (Some(first), _) => first.to_string(),
+        _ => lines
+            .last()
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "CRIU's log is empty".into()),
+    }
 }
 
 /// Runs CRIU to completion; a failure carries the reason from its log.
@@ -1018,7 +1034,7 @@ mod tests {
     }
 
     #[test]
-    fn reason_is_the_first_error_line() {
+    fn reason_is_the_first_and_last_error_line() {
         let dir = std::env::temp_dir().join(format!("berth-criu-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("dump.log");
@@ -1029,7 +1045,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             criu_reason(&log),
-            "(00.002) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds"
+            "(00.002) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds … (00.003) Error (criu/crtools.c:260): Could not initialize"
+        );
+        std::fs::write(&log, "(1) Error (criu/util.c:642): exited, status=1\n").unwrap();
+        assert_eq!(
+            criu_reason(&log),
+            "(1) Error (criu/util.c:642): exited, status=1"
         );
         std::fs::write(&log, "just a line\n").unwrap();
         assert_eq!(criu_reason(&log), "just a line");
