@@ -218,6 +218,22 @@ fn checkpoint_refuses_bad_flags_before_touching_anything() {
             (Some("running"), Some(pid))
         );
     }
+    // A parent next to an image dir that does not exist yet is fine: what
+    // happens next is CRIU's business (it fails on this host's kernel).
+    let pre = env.dir().join("pre");
+    fs::create_dir_all(&pre).unwrap();
+    let fin = env.dir().join("final").display().to_string();
+    let out = env.berth(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        &fin,
+        "--parent-path",
+        "../pre",
+        &id,
+    ]);
+    assert!(!out.stderr.contains("--parent-path"), "{}", out.describe());
+    assert_eq!(env.status(&id), "running");
     let missing = format!("{}-missing", env.token());
     expect_refused(
         &env,

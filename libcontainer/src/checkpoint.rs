@@ -499,9 +499,10 @@ impl Container {
         require_criu()?;
         let image = opts.criu.image_dir()?;
         let work = opts.criu.work_dir()?;
-        // Before anything is made: a parent must already exist.
+        // Before anything is made: a parent must already exist. Resolved
+        // lexically, as the image directory may not exist yet.
         if let Some(p) = &opts.parent_path {
-            let real = image.join(p);
+            let real = lexical_join(&image, p);
             if !real.is_dir() {
                 return Err(opt_err(
                     "--parent-path",
@@ -595,6 +596,21 @@ impl Container {
         drop(dir);
         self.delete(true)
     }
+}
+
+/// `base` joined with `rel`, `..` taken off textually (`base` need not exist).
+fn lexical_join(base: &Path, rel: &Path) -> PathBuf {
+    let mut out = base.to_path_buf();
+    for c in rel.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn path_arg(p: &Path) -> String {
@@ -1056,6 +1072,18 @@ mod tests {
         assert_eq!(criu_reason(&log), "just a line");
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(criu_reason(&log), "CRIU wrote no log");
+    }
+
+    #[test]
+    fn parent_paths_resolve_without_the_image_dir() {
+        assert_eq!(
+            lexical_join(Path::new("/img/c4/final"), Path::new("../pre")),
+            PathBuf::from("/img/c4/pre")
+        );
+        assert_eq!(
+            lexical_join(Path::new("/img"), Path::new("./a/../b")),
+            PathBuf::from("/img/b")
+        );
     }
 
     #[test]
