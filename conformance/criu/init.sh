@@ -226,7 +226,32 @@ foreground() {
     give_up c5
 }
 
+# --- stdout a pipe (as engines pass it): the restored process writes to
+# the restoring caller's pipe ---------------------------------------------------
+pipes() {
+    bundle c6 /r6
+    sed -i 's|echo \$i >> /count;|echo $i >> /count; echo $i;|' /b/c6/config.json
+    ($B run -d --bundle /b/c6 c6 </dev/null 2>/tmp/c6.runerr | cat >/tmp/c6.before) &
+    wait_lines /r6 5
+    check "stdout pipe: the container writes to it" yes "$([ -s /tmp/c6.before ] && echo yes)"
+    try "checkpoint c6 (stdout a pipe, stderr a file of the host)" $B checkpoint --image-path /img/c6 c6 ||
+        { give_up c6; return; }
+    check "descriptors.json records the pipe" yes "$(grep -q 'pipe:' /img/c6/descriptors.json && echo yes)"
+    L=$(last /r6)
+    rm -f /tmp/c6.rc
+    ( $B restore -d --image-path /img/c6 --bundle /b/c6 c6 </dev/null 2>/tmp/c6.err; echo $? >/tmp/c6.rc ) |
+        cat >/tmp/c6.after &
+    n=0
+    while [ ! -s /tmp/c6.rc ] && [ $n -lt 100 ]; do sleep 0.2; n=$((n + 1)); done
+    check "restore c6 with stdout a new pipe" 0 "$(cat /tmp/c6.rc 2>/dev/null)$([ -s /tmp/c6.err ] && echo " ($(cat /tmp/c6.err))")"
+    wait_lines /r6 $((L + 6))
+    sleep 0.5
+    check "the new pipe gets the count from $((L + 1))" "$((L + 1))" "$(head -n1 /tmp/c6.after)"
+    try "delete -f c6" $B delete -f c6
+}
+
 same_id
+pipes
 leave_running
 other_id
 pre_dump
