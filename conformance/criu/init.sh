@@ -250,8 +250,23 @@ pipes() {
     try "delete -f c6" $B delete -f c6
 }
 
+# --- a paused container ---------------------------------------------------------
+paused() {
+    run_counter c7 /r7
+    try "pause c7" $B pause c7 || { give_up c7; return; }
+    L=$(last /r7)
+    try "checkpoint the paused c7" $B checkpoint --image-path /img/c7 c7 || { give_up c7; return; }
+    check "paused c7: checkpointed, its cgroup removed" no "$(exists $CG/c7)"
+    try "restore c7" $B restore -d --image-path /img/c7 --bundle /b/c7 c7 || { give_up c7; return; }
+    check "restored c7: status" running "$(field c7 status)"
+    wait_lines /r7 $((L + 4))
+    check "restored c7 counts on after $L" "$((L + 1))" "$(sed -n "$((L + 2))p" /r7/count)"
+    try "delete -f c7" $B delete -f c7
+}
+
 same_id
 pipes
+paused
 leave_running
 other_id
 pre_dump
