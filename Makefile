@@ -61,6 +61,12 @@ systemd:
 	$(CARGO) build -p berth-runtime
 	conformance/systemd/run.sh --berth target/debug/berth
 
+# Checkpoint/restore through CRIU in a QEMU guest with Debian's 6.1 kernel
+# (criu 3.17 cannot dump on this host's kernel), static release build.
+.PHONY: criu
+criu:
+	conformance/criu/run.sh
+
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_DIR)

@@ -9,6 +9,7 @@ PACKAGES=(
     iproute2 procps util-linux
     runc crun        # reference runtimes for comparisons
     hyperfine jq
+    criu             # checkpoint and restore (tests/checkpoint.rs)
 )
 
 missing=()

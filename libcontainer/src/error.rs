@@ -217,6 +217,9 @@ pub enum Error {
     /// A user-supplied argument (signal name, option) is invalid.
     #[error("{0}")]
     Argument(String),
+    /// Checkpoint or restore through CRIU failed.
+    #[error(transparent)]
+    Criu(#[from] crate::checkpoint::CriuError),
 }
 
 impl Error {

@@ -290,6 +290,13 @@ fn container_init(
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup_console(&socket, size)?;
+    } else if let Err(e) = sys::setsid() {
+        // A session of its own, as with a terminal (and as runc and crun
+        // do): a session leader outside the container's pid namespace
+        // would make it impossible to checkpoint. EPERM: already a leader.
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(ChildError::io("setsid", &e));
+        }
     }
     if !plan.no_new_keyring && !plan.exec {
         process::join_session_keyring(&plan.id)?;

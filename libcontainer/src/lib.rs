@@ -20,6 +20,7 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod channel;
+pub mod checkpoint;
 mod console;
 mod container;
 mod container_cgroups;

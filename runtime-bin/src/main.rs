@@ -1,6 +1,7 @@
 //! `berth`: runc's command line over the berth library.
 
 mod cgroup_cmds;
+mod checkpoint_cmd;
 mod exec_cmd;
 mod logging;
 
@@ -152,6 +153,10 @@ enum Command {
     Ps(cgroup_cmds::PsArgs),
     /// Print resource statistics and OOM notifications of a container
     Events(cgroup_cmds::EventsArgs),
+    /// Checkpoint a running container with CRIU
+    Checkpoint(Box<checkpoint_cmd::CheckpointArgs>),
+    /// Restore a container from a CRIU checkpoint
+    Restore(Box<checkpoint_cmd::RestoreArgs>),
     /// (internal) helper process for multi-threaded library callers
     #[command(hide = true)]
     Init,
@@ -280,6 +285,15 @@ fn execute(cli: &Cli) -> Result<u8, String> {
         Command::Resume { id } => cgroup_cmds::resume(root, id),
         Command::Ps(a) => cgroup_cmds::ps(root, a),
         Command::Events(a) => cgroup_cmds::events(root, a),
+        Command::Checkpoint(a) => checkpoint_cmd::checkpoint(root, a),
+        Command::Restore(a) => {
+            if cli.systemd_cgroup {
+                return Err(
+                    "restore --systemd-cgroup: restoring into a systemd scope is not supported by berth yet".into(),
+                );
+            }
+            checkpoint_cmd::restore(root, a)
+        }
         Command::Init => Err("init is internal to berth and is not to be run by hand".into()),
         Command::Other(args) => Err(format!(
             "{}: command not supported by berth yet",

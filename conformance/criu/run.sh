@@ -1,0 +1,181 @@
+#!/bin/bash
+# The CRIU lane: checkpoint/restore where CRIU works. Debian 12's criu 3.17
+# cannot dump on newer host kernels (6.18 here: "vdso: Unexpected rt vDSO
+# area bounds"), so this boots Debian's own 6.1 kernel in QEMU (TCG, no KVM
+# needed) with an initramfs holding busybox, berth, criu with its shared
+# libraries, GNU tar and gzip (CRIU archives tmpfs mounts with them), a
+# busybox bundle and init.sh, which runs the checks and powers off. Each
+# check prints one PASS/FAIL line, then "N passed, N failed".
+#
+# Usage: conformance/criu/run.sh [--berth PATH] [--keep] [--timeout SECONDS]
+#   --berth PATH   the berth to test, static or dynamic (its libraries are
+#                  copied; default: a static release build made here, as the
+#                  cgroup v2 lane does)
+#   --keep         keep the work directory (initramfs, console log)
+#   --timeout S    stop the guest after S seconds (default 300)
+# Needs root only to install missing packages (qemu-system-x86,
+# linux-image-amd64, busybox-static, criu, cpio, jq); installs nothing when
+# they are there. Exit status: 0 when every check passed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+berth=""
+keep=0
+limit=300
+while (($#)); do
+    case $1 in
+    --berth) berth=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --timeout) limit=$2; shift 2 ;;
+    *) echo "usage: $0 [--berth PATH] [--keep] [--timeout SECONDS]" >&2; exit 2 ;;
+    esac
+done
+t0=$(date +%s)
+
+# --- packages --------------------------------------------------------------
+PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static criu cpio tar gzip xz-utils kmod jq)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    [[ $(id -u) -eq 0 ]] || { echo "criu lane: missing ${missing[*]}; run as root" >&2; exit 1; }
+    echo "criu lane: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
+    if ! apt_get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        apt_get update -q >&2
+        apt_get install -y -q --no-install-recommends "${missing[@]}" >&2
+    fi
+fi
+
+# Debian 12's own kernel (6.1), the one its criu works with.
+kernel=$(ls -1 /boot/vmlinuz-6.1.*-amd64 2>/dev/null | sort -V | tail -n1)
+[[ -n $kernel ]] || kernel=$(ls -1 /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n1)
+[[ -n $kernel ]] || { echo "criu lane: no /boot/vmlinuz-*-amd64 (linux-image-amd64)" >&2; exit 1; }
+[[ -r $kernel ]] || { echo "criu lane: $kernel is not readable" >&2; exit 1; }
+kver=${kernel#/boot/vmlinuz-}
+criu=$(command -v criu || echo /usr/sbin/criu)
+[[ -x $criu ]] || { echo "criu lane: criu not found" >&2; exit 1; }
+
+# --- berth -----------------------------------------------------------------
+if [[ -z $berth ]]; then
+    echo "criu lane: building a static berth" >&2
+    (cd "$top" && RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
+        LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
+        ${CARGO:-cargo} build --release -q -p berth-runtime --target x86_64-unknown-linux-gnu)
+    berth=$top/target/x86_64-unknown-linux-gnu/release/berth
+fi
+[[ -x $berth ]] || { echo "criu lane: $berth is not executable" >&2; exit 1; }
+
+# --- the initramfs -----------------------------------------------------------
+work=$(mktemp -d /tmp/berth-criu.XXXXXX)
+cleanup() { if ((keep)); then echo "criu lane: kept $work" >&2; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,run,tmp,mnt,lib64,lib/x86_64-linux-gnu}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox || $applet == */* ]] && continue
+    ln -sf busybox "$root/bin/$applet"
+done
+# copy_libs BINARY: the shared libraries BINARY needs, at their paths.
+copy_libs() {
+    ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' | while read -r lib; do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
+if command -v strip >/dev/null; then
+    strip -o "$root/bin/berth" "$berth"
+else
+    cp "$berth" "$root/bin/berth"
+fi
+copy_libs "$berth"
+# criu, and the GNU tar and gzip it runs to save and restore tmpfs mounts
+# (busybox's lack the options it passes); /usr/bin comes first in PATH.
+cp "$criu" "$root/usr/sbin/criu"
+copy_libs "$criu"
+for tool in tar gzip; do
+    cp "$(command -v $tool)" "$root/usr/bin/$tool"
+    copy_libs "$(command -v $tool)"
+done
+cp "$here/init.sh" "$root/init"
+chmod 755 "$root/init"
+
+# Kernel modules CRIU needs here: the sock_diag ones to find a task's
+# sockets, tun, veth and nf_tables, which it probes at start, and
+# nf_conntrack_netlink, through which it dumps a network namespace's
+# connection tracking (even with --empty-ns net). Their
+# dependencies come first (modprobe's order), decompressed for busybox's
+# insmod; init.sh loads lib/modules/order.
+modules_wanted=(unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag tun veth nf_tables nf_conntrack_netlink)
+mkdir -p "$root/lib/modules"
+: >"$root/lib/modules/order"
+for m in "${modules_wanted[@]}"; do
+    modprobe -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+done | awk '!seen[$0]++' | while read -r f; do
+    base=$(basename "$f")
+    base=${base%.xz}
+    base=${base%.zst}
+    case $f in
+    *.xz) xz -dc "$f" >"$root/lib/modules/$base" ;;
+    *.zst) zstd -dcq "$f" >"$root/lib/modules/$base" ;;
+    *) cp "$f" "$root/lib/modules/$base" ;;
+    esac
+    echo "$base" >>"$root/lib/modules/order"
+done
+
+# The bundle: a busybox rootfs (each container gets a copy) and a config
+# template; init.sh fills in the rootfs path and the cgroup path.
+bundle=$root/bundle
+mkdir -p "$bundle/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
+chmod 1777 "$bundle/rootfs/tmp"
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox || $applet == */* ]] && continue
+    ln -sf busybox "$bundle/rootfs/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$bundle/rootfs/etc/passwd"
+printf 'root:x:0:\n' >"$bundle/rootfs/etc/group"
+"$berth" spec --bundle "$bundle"
+# The counter: one number per line in /count, five a second.
+jq '.process.terminal = false
+    | .process.args = ["sh", "-c", "i=0; while true; do echo $i >> /count; i=$((i+1)); sleep 0.2; done"]
+    | .hostname = "criu"
+    | .root.path = "@ROOT@"
+    | .root.readonly = false
+    | .linux.cgroupsPath = "@CGPATH@"' \
+    "$bundle/config.json" >"$bundle/config.template"
+rm "$bundle/config.json"
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
+t1=$(date +%s)
+echo "criu lane: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1 - t0))s; booting $kver" >&2
+
+# --- boot ----------------------------------------------------------------------
+log=$work/console.log
+set +e
+timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 768 -smp 1 \
+    -kernel "$kernel" -initrd "$work/initramfs.gz" \
+    -append "console=ttyS0 panic=-1 quiet" \
+    -nographic -no-reboot -monitor none </dev/null 2>&1 |
+    tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|SKIP|INFO|[0-9]+ passed)'
+qemu_rc=${PIPESTATUS[0]}
+set -e
+t2=$(date +%s)
+echo "criu lane: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
+
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
+if [[ -z $summary ]]; then
+    echo "criu lane: the guest printed no summary (timeout or crash); last lines:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+fi
+failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
+if ((failed > 0 || passed == 0)); then
+    if ((keep)); then echo "criu lane: console log: $log" >&2; fi
+    exit 1
+fi
