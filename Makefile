@@ -45,6 +45,13 @@ test: deps
 	# eBPF device filter, update, pause, OOM events, delete. Installs
 	# qemu-system-x86 and linux-image-amd64 when missing.
 	conformance/cgroupv2/run.sh --berth target/debug/berth
+	# The systemd cgroup driver in a QEMU guest booting Debian with systemd
+	# as PID 1 (the root is debootstrapped once, then cached: ~4 min cold,
+	# ~1.5 min warm).
+	conformance/systemd/run.sh --berth target/debug/berth
+	# Checkpoint/restore through CRIU in a QEMU guest with Debian's 6.1
+	# kernel (criu 3.17 cannot dump on this host's kernel 6.18).
+	conformance/criu/run.sh --berth target/debug/berth
 	# Last, so cargo's own summary closes the output.
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
@@ -53,16 +60,16 @@ test: deps
 cgroupv2:
 	conformance/cgroupv2/run.sh
 
-# The systemd-driver lane (QEMU guest booting a debootstrap'd Debian root
-# with systemd as PID 1; the root is built once into
-# conformance/systemd/work/ and reused). Not part of `make test`.
+# The systemd-driver lane alone (QEMU guest booting a debootstrap'd Debian
+# root with systemd as PID 1; the root is built once into
+# conformance/systemd/work/ and reused).
 .PHONY: systemd
 systemd:
 	$(CARGO) build -p berth-runtime
 	conformance/systemd/run.sh --berth target/debug/berth
 
-# Checkpoint/restore through CRIU in a QEMU guest with Debian's 6.1 kernel
-# (criu 3.17 cannot dump on this host's kernel), static release build.
+# The CRIU lane alone: checkpoint/restore in a QEMU guest with Debian's 6.1
+# kernel (criu 3.17 cannot dump on this host's kernel), static release build.
 .PHONY: criu
 criu:
 	conformance/criu/run.sh
