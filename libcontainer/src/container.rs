@@ -132,9 +132,8 @@ impl ContainerBuilder {
             peak_kb = crate::sys::peak_rss_kb(),
             "phase: load bundle"
         );
-        let dir = StateDir::create(&self.root, &self.id)?;
         let mut guard = CleanupGuard {
-            dir: Some(dir),
+            dir: None,
             cgroup: None,
             pid: None,
         };
@@ -160,22 +159,11 @@ impl ContainerBuilder {
         }
     }
 
-    fn create_in(
-        &self,
-        bundle: &Bundle,
-        seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
-        console: Option<&OwnedFd>,
-        guard: &mut CleanupGuard,
-        wait_for_start: bool,
-        t0: Instant,
-    ) -> Result<SavedState> {
-        let dir = guard
-            .dir
-            .as_ref()
-            .ok_or_else(|| Error::Argument("no state dir".into()))?;
+    /// What state.json says while create runs (pid 0: creating).
+    fn initial_state(&self, bundle: &Bundle) -> SavedState {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec);
-        let mut saved = SavedState {
+        SavedState {
             id: self.id.clone(),
             pid: 0,
             pid_start_time: 0,
@@ -192,16 +180,35 @@ impl ContainerBuilder {
                 .as_ref()
                 .and_then(|p| p.terminal())
                 .unwrap_or(false),
-        };
-        dir.save_config(&bundle.raw_config)?;
-        dir.save(&saved)?;
+        }
+    }
+
+    fn create_in(
+        &self,
+        bundle: &Bundle,
+        seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
+        console: Option<&OwnedFd>,
+        guard: &mut CleanupGuard,
+        wait_for_start: bool,
+        t0: Instant,
+    ) -> Result<SavedState> {
+        let mut saved = self.initial_state(bundle);
+        // Published with its config and state.json, so nobody finds the
+        // directory without them.
+        let dir: &StateDir = guard
+            .dir
+            .insert(StateDir::create(&self.root, &self.id, |d| {
+                d.save_config(&bundle.raw_config)?;
+                d.save(&saved)
+            })?);
         crate::fault::point("create:after-state-dir");
-        let linux = spec.linux().clone().unwrap_or_default();
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
             "phase: state dir"
         );
+        let spec = &bundle.spec;
+        let linux = spec.linux().clone().unwrap_or_default();
         let fifo = if wait_for_start {
             let path = dir.fifo_path();
             let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
