@@ -244,7 +244,16 @@ impl ContainerBuilder {
         let created_paths: std::cell::RefCell<Option<HashMap<String, PathBuf>>> =
             std::cell::RefCell::new(None);
         let make_cgroup = || -> Result<Option<CgroupManager>> {
-            let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
+            // The paths are in state.json before the directories exist, so
+            // a delete --force after a crash here finds them.
+            let record = |paths: &HashMap<String, PathBuf>| -> Result<()> {
+                let mut with_paths = saved.clone();
+                with_paths.cgroup_paths = paths.clone();
+                Ok(dir.save(&with_paths)?)
+            };
+            let created =
+                CgroupManager::create_recorded(linux.cgroups_path().as_deref(), &self.id, record);
+            let cgroup = match created {
                 Ok(c) => Some(c),
                 // Rootless without a delegated cgroup: fine unless limits are asked for.
                 Err(e) if sys::effective_ids().0 != 0 => {
@@ -255,16 +264,17 @@ impl ContainerBuilder {
                         }));
                     }
                     tracing::debug!("rootless: running without a cgroup of its own ({e})");
+                    // Forget the paths recorded for the cgroup it could not make.
+                    dir.save(&saved)?;
                     None
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             let paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
+            // The directories exist: a crash here must leave nothing that
+            // delete --force cannot find (faults.rs kills create here).
             crate::fault::point("create:cgroup-not-yet-recorded");
-            *created_paths.borrow_mut() = Some(paths.clone());
-            let mut with_paths = saved.clone();
-            with_paths.cgroup_paths = paths;
-            dir.save(&with_paths)?;
+            *created_paths.borrow_mut() = Some(paths);
             crate::fault::point("create:after-cgroup");
             crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
             Ok(cgroup)
