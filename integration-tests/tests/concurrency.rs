@@ -79,7 +79,7 @@ fn create_racing_delete_leaves_a_consistent_state() {
     b.set_args(&["sleep", "100"]);
     let bp = b.path().display().to_string();
     let before = Snapshot::take(&env);
-    let (mut deleted, mut survived, mut early) = (0, 0, 0);
+    let (mut deleted, mut survived) = (0, 0);
     for round in 0..24 {
         let id = env.new_id();
         env.prepare(&mut b, &id);
@@ -93,19 +93,12 @@ fn create_racing_delete_leaves_a_consistent_state() {
         let c = create.wait(LIMIT);
         let d = delete.wait(LIMIT);
         assert_eq!(c.code, 0, "round {round}: create:\n{}", c.describe());
-        if d.code != 0 && d.stderr.contains("state.json: No such file") {
-            // The known window between create's mkdir and its lock (see
-            // delete_force_during_create_never_fails): tolerated here, the
-            // state must still be consistent.
-            early += 1;
-        } else {
-            assert_eq!(
-                d.code,
-                0,
-                "round {round}: delete --force:\n{}",
-                d.describe()
-            );
-        }
+        assert_eq!(
+            d.code,
+            0,
+            "round {round}: delete --force:\n{}",
+            d.describe()
+        );
         // list always works; whatever is left is whole and deletable.
         env.berth(&["list"]).ok();
         if env.root_entries().contains(&id) {
@@ -119,33 +112,46 @@ fn create_racing_delete_leaves_a_consistent_state() {
             assert!(env.cgroup_dirs().is_empty(), "round {round}");
         }
     }
-    eprintln!(
-        "create vs delete --force: deleted {deleted}, delete first {survived}, \
-         spurious state.json errors {early}"
-    );
+    eprintln!("create vs delete --force: deleted {deleted}, delete first {survived}");
     assert_no_leaks(&before, &Snapshot::take(&env));
 }
 
 /// `delete --force` while a create of the same ID runs must succeed: either
-/// nothing is there yet, or it waits for create's lock.
+/// nothing is there yet, or it waits for create's lock. `state` at the same
+/// time says the container does not exist, or reports it whole.
 #[test]
-#[ignore = "berth bug: between create's mkdir of the state dir and its flock, delete --force (and state) fail with \"read .../state.json: No such file or directory\""]
 fn delete_force_during_create_never_fails() {
     require_root!();
     let env = Env::exclusive("deleteduring");
     let mut b = Bundle::new(&env);
     b.set_args(&["sleep", "100"]);
     let bp = b.path().display().to_string();
+    let before = Snapshot::take(&env);
     for round in 0..100 {
         let id = env.new_id();
         env.prepare(&mut b, &id);
         let create = env.spawn(&["create", "--bundle", &bp, &id]);
+        let state = env.spawn(&["state", &id]);
         let delete = env.spawn(&["delete", "--force", &id]);
         let d = delete.wait(LIMIT);
+        let s = state.wait(LIMIT);
         create.wait(LIMIT);
         let _ = env.berth(&["delete", "--force", &id]);
-        assert_eq!(d.code, 0, "round {round}: {}", d.describe());
+        assert_eq!(d.code, 0, "round {round}: delete: {}", d.describe());
+        if s.code == 0 {
+            let v: Value = serde_json::from_str(&s.stdout)
+                .unwrap_or_else(|e| panic!("round {round}: state: {e}: {}", s.describe()));
+            assert_eq!(v["id"], id.as_str(), "round {round}: {}", s.stdout);
+        } else {
+            assert!(
+                s.code == 1 && s.stderr.contains("does not exist"),
+                "round {round}: state: {}",
+                s.describe()
+            );
+        }
     }
+    assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
+    assert_no_leaks(&before, &Snapshot::take(&env));
 }
 
 /// Waits for every process; panics with all outputs on any failure.

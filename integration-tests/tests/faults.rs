@@ -222,7 +222,6 @@ fn start_after_a_crashed_start_does_not_hang() {
 /// them: `delete --force` must still remove them (the state has the
 /// config, and with it linux.cgroupsPath).
 #[test]
-#[ignore = "berth bug: a create killed between making the cgroup and saving its paths leaves empty cgroup directories that delete --force does not know about"]
 fn sigkill_before_the_cgroup_is_recorded_leaks_nothing() {
     require_root!();
     let env = Env::exclusive("faultcgroup");
@@ -238,6 +237,17 @@ fn sigkill_before_the_cgroup_is_recorded_leaks_nothing() {
         &["create", "--bundle", &bp, &id],
     );
     assert_eq!(code, SIGKILLED, "{stderr}");
-    env.berth(&["delete", "--force", &id]).ok();
+    // The window this test is about: the directories exist.
+    assert!(
+        !env.cgroup_dirs().is_empty(),
+        "no cgroup directory after the kill"
+    );
+    let del = env.berth(&["delete", "--force", &id]);
+    assert_eq!(del.code, 0, "{}", del.describe());
+    assert!(
+        env.cgroup_dirs().is_empty(),
+        "delete --force left {:?}",
+        env.cgroup_dirs()
+    );
     assert_no_leaks(&before, &Snapshot::take(&env));
 }

@@ -949,22 +949,66 @@ fn image_symlinks_and_dotdot_stay_inside_the_root() {
     assert_victim_untouched(&v, "/dev as a symlink out");
 }
 
-/// A destination reaching /proc through a symlink in the image is not
-/// caught by the (lexical) /proc rule of the bundle validation.
+/// A destination that reaches /proc (or the root itself) through a symlink
+/// in the image passes the lexical rules of the bundle validation; init
+/// checks where the mount really lands and refuses it.
 #[test]
-#[ignore = "berth gap: the /proc mount rule is checked on the configured path only, not on the path the image's symlinks resolve to"]
 fn proc_mount_through_an_image_symlink_is_refused() {
     require_root!();
     let env = Env::exclusive("procsym");
+    let cases = [
+        // (symlink in the image, its target, destination, where it lands, why)
+        (
+            "p",
+            "/proc/sys",
+            "/p/kernel",
+            "/proc/sys/kernel",
+            "inside /proc",
+        ),
+        ("q", "..", "/q/proc/sys", "/proc/sys", "inside /proc"),
+        ("r", "/", "/r", "/ in the rootfs", "cover the root"),
+    ];
+    for (link, to, dest, lands, why) in cases {
+        let mut b = Bundle::new(&env);
+        symlink(to, b.rootfs().join(link)).unwrap();
+        let mounts = b.config_mut()["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}));
+        let field = format!("mounts[{}].destination", mounts.len() - 1);
+        b.set_args(&["true"]);
+        let id = env.new_id();
+        env.prepare(&mut b, &id);
+        let before = Snapshot::take(&env);
+        let out = env.run(&mut b, &id);
+        assert_eq!(out.code, 1, "{dest}: {}", out.describe());
+        assert_eq!(out.stderr.lines().count(), 1, "{dest}: {}", out.describe());
+        for needle in [field.as_str(), dest, lands, why] {
+            assert!(
+                out.stderr.contains(needle),
+                "{dest}: no {needle:?} in: {}",
+                out.stderr
+            );
+        }
+        assert_no_leaks(&before, &Snapshot::take(&env));
+    }
+}
+
+/// The lxcfs files stay allowed when /proc is reached the normal way, and
+/// a destination whose symlinks stay outside /proc is mounted.
+#[test]
+fn mounts_through_image_symlinks_outside_proc_still_work() {
+    require_root!();
+    let env = Env::new("procsymok");
     let mut b = Bundle::new(&env);
-    symlink("/proc/sys", b.rootfs().join("p")).unwrap();
-    b.config_mut()["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"destination": "/p/kernel", "type": "tmpfs", "source": "tmpfs"}));
-    b.set_args(&["true"]);
+    fs::create_dir_all(b.rootfs().join("data")).unwrap();
+    symlink("/data", b.rootfs().join("d")).unwrap();
+    let mounts = b.config_mut()["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/d/t", "type": "tmpfs", "source": "tmpfs"}));
+    mounts.push(json!({"destination": "/proc/uptime", "type": "bind",
+                       "source": "/proc/uptime", "options": ["bind"]}));
+    b.set_args(&["sh", "-c", "grep -c ' /data/t tmpfs ' /proc/mounts"]);
     let out = env.run(&mut b, &env.new_id());
-    assert_eq!(out.code, 1, "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "1", "{}", out.describe());
 }
 
 // ---------------------------------------------------------------------------

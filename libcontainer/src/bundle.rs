@@ -588,22 +588,27 @@ fn validate_paths(spec: &Spec) -> Result<(), BundleError> {
         if !m.destination().is_absolute() {
             continue; // reported by validate
         }
-        let dest = lexical(m.destination());
-        if dest == Path::new("/") {
-            return Err(BundleError::invalid(
-                field,
-                format!("{:?} would cover the root filesystem", m.destination()),
-            ));
-        }
-        check_proc_mount(m, &dest).map_err(|msg| BundleError::invalid(field, msg))?;
+        check_mount_destination(m, &lexical(m.destination()))
+            .map_err(|why| BundleError::invalid(field, format!("{:?} {why}", m.destination())))?;
     }
     Ok(())
 }
 
-/// runc's rule for /proc: only a proc mount (or a bind of a procfs root) on
-/// /proc itself, and below it only the files lxcfs emulates; anything else
-/// could hide or redirect what berth and the container rely on there.
-fn check_proc_mount(m: &oci_spec::runtime::Mount, dest: &Path) -> Result<(), String> {
+/// Where mount `m` may not go, checked on `dest` (absolute, without `.` or
+/// `..`): here on the configured destination, and by init again on the
+/// path the image's symlinks lead to. Returns why not.
+///
+/// No mount over /, and runc's rule for /proc: only a proc mount (or a bind
+/// of a procfs root) on /proc itself, and below it only the files lxcfs
+/// emulates; anything else could hide or redirect what berth and the
+/// container rely on there.
+pub(crate) fn check_mount_destination(
+    m: &oci_spec::runtime::Mount,
+    dest: &Path,
+) -> Result<(), &'static str> {
+    if dest == Path::new("/") {
+        return Err("would cover the root filesystem");
+    }
     if !dest.starts_with("/proc") {
         return Ok(());
     }
@@ -617,18 +622,12 @@ fn check_proc_mount(m: &oci_spec::runtime::Mount, dest: &Path) -> Result<(), Str
         if bind && m.source().as_deref().is_some_and(is_procfs_root) {
             return Ok(());
         }
-        return Err(format!(
-            "{:?}: only a proc mount (or a bind of a procfs root) may go on /proc",
-            m.destination()
-        ));
+        return Err("is /proc: only a proc mount (or a bind of a procfs root) may go there");
     }
     if PROC_MOUNT_ALLOWED.iter().any(|a| dest == Path::new(a)) {
         return Ok(());
     }
-    Err(format!(
-        "{:?} is inside /proc: only /proc itself and the files lxcfs emulates may be mounted there",
-        m.destination()
-    ))
+    Err("is inside /proc: only /proc itself and the files lxcfs emulates may be mounted there")
 }
 
 /// Whether `path` is the root directory of a procfs mount.

@@ -780,17 +780,6 @@ fn restore_in(
     work: Option<&Path>,
 ) -> Result<Container> {
     let spec = &bundle.spec;
-    let dir = StateDir::create(&opts.root, &opts.id)?;
-    let mut guard = RestoreGuard {
-        dir: Some(dir),
-        cgroup: None,
-        pid: None,
-        criu_root: None,
-    };
-    let dir = guard
-        .dir
-        .as_ref()
-        .ok_or_else(|| Error::Argument("no state dir".into()))?;
     let ns = crate::namespaces::NamespacePlan::from_spec(spec);
     let mut saved = SavedState {
         id: opts.id.clone(),
@@ -807,8 +796,21 @@ fn restore_in(
         terminal: false,
         systemd_unit: None,
     };
-    dir.save_config(&bundle.raw_config)?;
-    dir.save(&saved)?;
+    // Published with its config and state.json, as create does.
+    let dir = StateDir::create(&opts.root, &opts.id, |d| {
+        d.save_config(&bundle.raw_config)?;
+        d.save(&saved)
+    })?;
+    let mut guard = RestoreGuard {
+        dir: Some(dir),
+        cgroup: None,
+        pid: None,
+        criu_root: None,
+    };
+    let dir = guard
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Argument("no state dir".into()))?;
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroup = CgroupManager::create(linux.cgroups_path().as_deref(), &opts.id)?;
     saved.cgroup_paths = cgroup.paths();

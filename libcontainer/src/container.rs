@@ -180,9 +180,8 @@ impl ContainerBuilder {
             peak_kb = crate::sys::peak_rss_kb(),
             "phase: load bundle"
         );
-        let dir = StateDir::create(&self.root, &self.id)?;
         let mut guard = CleanupGuard {
-            dir: Some(dir),
+            dir: None,
             cgroup: None,
             pid: None,
             net_devices: None,
@@ -219,24 +218,11 @@ impl ContainerBuilder {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn create_in(
-        &self,
-        bundle: &Bundle,
-        scope: Option<&crate::cgroups::systemd::ScopePath>,
-        seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
-        console: Option<&OwnedFd>,
-        guard: &mut CleanupGuard,
-        wait_for_start: bool,
-        t0: Instant,
-    ) -> Result<SavedState> {
-        let dir = guard
-            .dir
-            .as_ref()
-            .ok_or_else(|| Error::Argument("no state dir".into()))?;
+    /// What state.json says while create runs (pid 0: creating).
+    fn initial_state(&self, bundle: &Bundle) -> SavedState {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec);
-        let mut saved = SavedState {
+        SavedState {
             id: self.id.clone(),
             pid: 0,
             pid_start_time: 0,
@@ -254,16 +240,37 @@ impl ContainerBuilder {
                 .and_then(|p| p.terminal())
                 .unwrap_or(false),
             systemd_unit: None,
-        };
-        dir.save_config(&bundle.raw_config)?;
-        dir.save(&saved)?;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_in(
+        &self,
+        bundle: &Bundle,
+        scope: Option<&crate::cgroups::systemd::ScopePath>,
+        seccomp: Option<crate::security::seccomp::CompiledSeccomp>,
+        console: Option<&OwnedFd>,
+        guard: &mut CleanupGuard,
+        wait_for_start: bool,
+        t0: Instant,
+    ) -> Result<SavedState> {
+        let mut saved = self.initial_state(bundle);
+        // Published with its config and state.json, so nobody finds the
+        // directory without them.
+        let dir: &StateDir = guard
+            .dir
+            .insert(StateDir::create(&self.root, &self.id, |d| {
+                d.save_config(&bundle.raw_config)?;
+                d.save(&saved)
+            })?);
         crate::fault::point("create:after-state-dir");
-        let linux = spec.linux().clone().unwrap_or_default();
         tracing::debug!(
             ms = t0.elapsed().as_secs_f64() * 1e3,
             peak_kb = crate::sys::peak_rss_kb(),
             "phase: state dir"
         );
+        let spec = &bundle.spec;
+        let linux = spec.linux().clone().unwrap_or_default();
         let fifo = if wait_for_start {
             let path = dir.fifo_path();
             let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
@@ -301,7 +308,16 @@ impl ContainerBuilder {
         let created_paths: std::cell::RefCell<Option<HashMap<String, PathBuf>>> =
             std::cell::RefCell::new(None);
         let make_cgroup = || -> Result<Option<CgroupManager>> {
-            let cgroup = match CgroupManager::create(linux.cgroups_path().as_deref(), &self.id) {
+            // The paths are in state.json before the directories exist, so
+            // a delete --force after a crash here finds them.
+            let record = |paths: &HashMap<String, PathBuf>| -> Result<()> {
+                let mut with_paths = saved.clone();
+                with_paths.cgroup_paths = paths.clone();
+                Ok(dir.save(&with_paths)?)
+            };
+            let created =
+                CgroupManager::create_recorded(linux.cgroups_path().as_deref(), &self.id, record);
+            let cgroup = match created {
                 Ok(c) => Some(c),
                 // Rootless without a delegated cgroup: fine unless limits are asked for.
                 Err(e) if sys::effective_ids().0 != 0 => {
@@ -312,16 +328,17 @@ impl ContainerBuilder {
                         }));
                     }
                     tracing::debug!("rootless: running without a cgroup of its own ({e})");
+                    // Forget the paths recorded for the cgroup it could not make.
+                    dir.save(&saved)?;
                     None
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             let paths = cgroup.as_ref().map(|c| c.paths()).unwrap_or_default();
+            // The directories exist: a crash here must leave nothing that
+            // delete --force cannot find (faults.rs kills create here).
             crate::fault::point("create:cgroup-not-yet-recorded");
-            *created_paths.borrow_mut() = Some(paths.clone());
-            let mut with_paths = saved.clone();
-            with_paths.cgroup_paths = paths;
-            dir.save(&with_paths)?;
+            *created_paths.borrow_mut() = Some(paths);
             crate::fault::point("create:after-cgroup");
             crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
             Ok(cgroup)

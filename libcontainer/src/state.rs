@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -171,10 +172,23 @@ fn io_err<'a>(
     }
 }
 
+/// Prefix of the directories `create` fills before they appear under the
+/// container's ID. '@' cannot appear in an ID, so no command takes one for a
+/// container.
+const NEW_DIR_PREFIX: &str = "@new.";
+
 impl StateDir {
-    /// Creates `<root>/<id>` exclusively and locks it. Fails with
+    /// Creates `<root>/<id>` exclusively and locks it. The directory is
+    /// made, locked and filled by `fill` under a temporary name, then
+    /// renamed into place, so other commands see either no container or a
+    /// locked one with its state.json, never an empty directory. Fails with
     /// [`StateError::Exists`] if the ID is taken.
-    pub fn create(root: &Path, id: &str) -> Result<StateDir, StateError> {
+    pub fn create(
+        root: &Path,
+        id: &str,
+        fill: impl FnOnce(&StateDir) -> Result<(), StateError>,
+    ) -> Result<StateDir, StateError> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         validate_id(id)?;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -183,47 +197,73 @@ impl StateDir {
             .map_err(io_err("create root directory", root))?;
         check_root_owner(root)?;
         let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StateError::Exists(id.to_string()))
-            }
-            Err(e) => return Err(io_err("create state directory", &path)(e)),
+        // The common duplicate fails early; the rename below decides races.
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(StateError::Exists(id.to_string()));
         }
-        let lock = match lock_dir(&path) {
+        sweep_abandoned(root);
+        let tmp = root.join(format!(
+            "{NEW_DIR_PREFIX}{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(io_err("create state directory", &tmp))?;
+        let lock = match lock_dir(&tmp) {
             Ok(l) => l,
             Err(e) => {
-                let _ = std::fs::remove_dir(&path);
+                let _ = std::fs::remove_dir(&tmp);
                 return Err(e);
             }
         };
-        Ok(StateDir {
-            path,
+        let mut dir = StateDir {
+            path: tmp,
             id: id.to_string(),
             _lock: lock,
-        })
+        };
+        if let Err(e) = fill(&dir).and_then(|()| publish(&dir.path, &path, id)) {
+            let _ = std::fs::remove_dir_all(&dir.path);
+            return Err(e);
+        }
+        dir.path = path;
+        Ok(dir)
     }
 
     /// Opens and locks the state directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
+        use std::os::unix::fs::MetadataExt;
         validate_id(id)?;
         let path = root.join(id);
-        let lock = match lock_dir(&path) {
-            Ok(l) => l,
-            Err(StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StateError::NotFound(id.to_string()))
+        loop {
+            let lock = match lock_dir(&path) {
+                Ok(l) => l,
+                Err(StateError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Err(StateError::NotFound(id.to_string()))
+                }
+                Err(e) => return Err(e),
+            };
+            // While we waited, a delete may have removed the directory we
+            // locked, and a create may have put a new one in its place.
+            let held = lock.metadata().map_err(io_err("stat", &path))?;
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.dev() == held.dev() && m.ino() == held.ino() => {
+                    return Ok(StateDir {
+                        path,
+                        id: id.to_string(),
+                        _lock: lock,
+                    })
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StateError::NotFound(id.to_string()))
+                }
+                Err(e) => return Err(io_err("stat", &path)(e)),
             }
-            Err(e) => return Err(e),
-        };
-        // A concurrent delete may have removed it while we waited.
-        if !path.exists() {
-            return Err(StateError::NotFound(id.to_string()));
         }
-        Ok(StateDir {
-            path,
-            id: id.to_string(),
-            _lock: lock,
-        })
     }
 
     /// Path of the exec FIFO.
@@ -291,6 +331,68 @@ fn check_root_owner(root: &Path) -> Result<(), StateError> {
         });
     }
     Ok(())
+}
+
+/// Renames a filled state directory to its container's name, unless that
+/// name is taken.
+fn publish(tmp: &Path, path: &Path, id: &str) -> Result<(), StateError> {
+    let exists = || StateError::Exists(id.to_string());
+    let from = crate::rootfs::path::cstr(tmp).map_err(io_err("rename", tmp))?;
+    let to = crate::rootfs::path::cstr(path).map_err(io_err("rename", path))?;
+    match crate::sys::rename_noreplace(&from, &to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(exists()),
+        // A file system without RENAME_NOREPLACE: a plain rename fails on
+        // a container's directory, which is never empty.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                return Err(exists());
+            }
+            match std::fs::rename(tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) => {
+                    Err(exists())
+                }
+                Err(e) => Err(io_err("rename", path)(e)),
+            }
+        }
+        Err(e) => Err(io_err("rename", path)(e)),
+    }
+}
+
+/// Removes the directories of creates killed before they renamed theirs
+/// into place: `@new.<pid>.<n>` whose process is gone and whose lock is free
+/// (a live creator in another pid namespace still holds its lock).
+fn sweep_abandoned(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(NEW_DIR_PREFIX))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = e.path();
+        let Ok(f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&p)
+        else {
+            continue;
+        };
+        if f.try_lock().is_ok() {
+            tracing::debug!("removing {}, left by a create that died", p.display());
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
 }
 
 fn lock_dir(path: &Path) -> Result<File, StateError> {
@@ -453,6 +555,56 @@ mod tests {
         }
         assert!(validate_id(&"a".repeat(1024)).is_ok());
         assert!(validate_id(&"a".repeat(1025)).is_err());
+    }
+
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("berth-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn a_state_dir_appears_filled_and_a_taken_id_is_refused() {
+        let root = temp_root("publish");
+        let dir = StateDir::create(&root, "one", |d| {
+            // Not under its name yet: nobody can find it half made.
+            assert!(!root.join("one").exists());
+            d.save_config("{}")
+        })
+        .unwrap();
+        assert_eq!(dir.path, root.join("one"));
+        assert!(root.join("one").join(CONFIG_FILE).exists());
+        let again = StateDir::create(&root, "one", |d| d.save_config("{}"));
+        assert!(
+            matches!(again, Err(StateError::Exists(_))),
+            "{:?}",
+            again.err()
+        );
+        // A fill that fails leaves nothing.
+        let failed = StateDir::create(&root, "two", |_| Err(StateError::NotFound("two".into())));
+        assert!(failed.is_err());
+        assert_eq!(list_ids(&root).unwrap(), vec!["one".to_string()]);
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
+        drop(dir);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn directories_of_dead_creates_are_swept() {
+        let root = temp_root("sweep");
+        std::fs::create_dir_all(&root).unwrap();
+        // No process has this pid (above the kernel's PID_MAX_LIMIT).
+        let dead = root.join(format!("{NEW_DIR_PREFIX}4194305.0"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(STATE_FILE), "{").unwrap();
+        // Ours, and alive: kept.
+        let alive = root.join(format!("{NEW_DIR_PREFIX}{}.999", std::process::id()));
+        std::fs::create_dir(&alive).unwrap();
+        let dir = StateDir::create(&root, "c", |_| Ok(())).unwrap();
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        drop(dir);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -205,13 +205,24 @@ impl CgroupManager {
     /// runtime's own cgroup; absent: `<own cgroup>/<id>`). A cgroup that
     /// already has processes is refused: a container needs one of its own.
     pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<CgroupManager, CgroupError> {
+        Self::create_recorded(cgroups_path, id, |_| Ok(()))
+    }
+
+    /// [`CgroupManager::create`], calling `record` with the directories
+    /// once they are known and before any of them is made: a runtime
+    /// killed in between leaves nothing that its record does not name.
+    pub fn create_recorded<E: From<CgroupError>>(
+        cgroups_path: Option<&Path>,
+        id: &str,
+        record: impl FnOnce(&HashMap<String, PathBuf>) -> Result<(), E>,
+    ) -> Result<CgroupManager, E> {
         let hier = hierarchies::auto();
         let v2 = hier.v2();
         let given = cgroups_path.map(|p| p.to_string_lossy().into_owned());
         path::check_cgroups_path(given.as_deref())?;
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         if v2 {
-            return Self::create_v2(given.as_deref(), id, &own);
+            return Self::create_v2(given.as_deref(), id, &own, record);
         }
         let (cgroup, display) = path::resolve(hier, given.as_deref(), id, &own);
         let dirs: HashMap<String, PathBuf> = cgroup
@@ -220,7 +231,7 @@ impl CgroupManager {
             .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
             .collect();
         if dirs.is_empty() {
-            return Err(op_err(&display, "create", "no cgroup hierarchy is mounted"));
+            return Err(op_err(&display, "create", "no cgroup hierarchy is mounted").into());
         }
         for dir in unique_dirs(&dirs) {
             if !procs_of(dir).is_empty() {
@@ -231,7 +242,8 @@ impl CgroupManager {
                         "{} already has processes; linux.cgroupsPath must name a cgroup of the container's own",
                         dir.display()
                     ),
-                ));
+                )
+                .into());
             }
         }
         let existed: Vec<PathBuf> = unique_dirs(&dirs)
@@ -239,6 +251,7 @@ impl CgroupManager {
             .filter(|d| d.exists())
             .cloned()
             .collect();
+        record(&dirs)?;
         if let Err(e) = cgroup.create() {
             // Undo the directories this call made (never pre-existing ones).
             for d in unique_dirs(&dirs) {
@@ -246,7 +259,7 @@ impl CgroupManager {
                     let _ = std::fs::remove_dir(d);
                 }
             }
-            return Err(op_err(&display, "create", v1::describe(&e)));
+            return Err(op_err(&display, "create", v1::describe(&e)).into());
         }
         Ok(CgroupManager {
             path: display,
@@ -260,7 +273,12 @@ impl CgroupManager {
     /// hierarchy; a relative one (or the container ID) below the *parent*
     /// of the runtime's own cgroup, since the runtime's own has processes
     /// and cgroup v2 enables no controller below such a cgroup.
-    fn create_v2(given: Option<&str>, id: &str, own: &str) -> Result<CgroupManager, CgroupError> {
+    fn create_v2<E: From<CgroupError>>(
+        given: Option<&str>,
+        id: &str,
+        own: &str,
+        record: impl FnOnce(&HashMap<String, PathBuf>) -> Result<(), E>,
+    ) -> Result<CgroupManager, E> {
         let root = Path::new(v2::ROOT);
         let (dir, display) = match given.filter(|p| !p.is_empty()) {
             Some(p) if p.starts_with('/') => (root.join(p.trim_start_matches('/')), p.to_string()),
@@ -279,12 +297,15 @@ impl CgroupManager {
                     "{} already has processes; linux.cgroupsPath must name a cgroup of the container's own",
                     dir.display()
                 ),
-            ));
+            )
+            .into());
         }
-        v2::create(&dir, &display)?;
+        let dirs = HashMap::from([(v2::KEY.to_string(), dir)]);
+        record(&dirs)?;
+        v2::create(&dirs[v2::KEY], &display)?;
         Ok(CgroupManager {
             path: display,
-            dirs: HashMap::from([(v2::KEY.to_string(), dir)]),
+            dirs,
             v2: true,
         })
     }

@@ -130,13 +130,50 @@ pub fn mount_cgroup_dependent(ctx: &RootfsContext<'_>) -> Res {
     Ok(())
 }
 
-fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Res {
+/// Where `fd` lies in the root `root`, as an absolute path inside it (from
+/// the kernel's name of the descriptor, so after every symlink).
+fn path_in_root(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> std::io::Result<Option<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = |fd| std::fs::read_link(std::ffi::OsStr::from_bytes(fd_path(fd).as_bytes()));
+    let (root, fd) = (name(root)?, name(fd)?);
+    Ok(fd
+        .strip_prefix(&root)
+        .ok()
+        .map(|rel| Path::new("/").join(rel)))
+}
+
+/// The bundle's rules on mount destinations, applied to where mount `i`
+/// really lands: a symlink in the image can lead a harmless destination
+/// (`/p/kernel`, `/p -> /proc/sys`) into /proc or onto the root.
+fn check_landing(root: BorrowedFd<'_>, target: BorrowedFd<'_>, i: usize, m: &Mount) -> Res {
+    let field = || format!("mounts[{i}].destination");
+    let Some(landing) = step(field, path_in_root(root, target))? else {
+        return Err(ChildError::msg(
+            field(),
+            format!("{:?} leads outside the rootfs", m.destination()),
+        ));
+    };
+    crate::bundle::check_mount_destination(m, &landing).map_err(|why| {
+        ChildError::msg(
+            field(),
+            format!(
+                "{:?} leads to {} in the rootfs, which {why}",
+                m.destination(),
+                landing.display()
+            ),
+        )
+    })
+}
+
+fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount) -> Res {
     let dest = m.destination();
     let what = || format!("mount {}", dest.display());
     let opts = mount_options::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().clone().unwrap_or_default();
     if typ == "cgroup" {
-        return mount_cgroup(ctx, root, dest, &opts);
+        let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
+        check_landing(root, target.as_fd(), i, m)?;
+        return mount_cgroup(ctx, root, target, dest, &opts);
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
     let target = if opts.is_bind() {
@@ -154,11 +191,12 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, index: usize, m: &Mo
         path::mkdir_all_in_root(root, dest, 0o755)
     };
     let target = step(what, target)?;
+    check_landing(root, target.as_fd(), i, m)?;
     let target_path = fd_path(target.as_fd());
     let src_c = step(what, cstr(&source))?;
     if opts.is_bind() {
         if idmap::is_idmapped(m) {
-            attach_idmapped(ctx, index, &target)?;
+            attach_idmapped(ctx, i, &target)?;
         } else {
             step(
                 what,
@@ -330,6 +368,7 @@ fn remount(fd: &OwnedFd, flags: libc::c_ulong, what: impl Fn() -> String) -> Res
 fn mount_cgroup(
     ctx: &RootfsContext<'_>,
     root: BorrowedFd<'_>,
+    target: OwnedFd,
     dest: &Path,
     opts: &mount_options::ParsedOptions,
 ) -> Res {
@@ -338,10 +377,8 @@ fn mount_cgroup(
     if hierarchies.len() == 1 && hierarchies[0].is_v2() {
         // Pure v2: one cgroup2 mount (or a bind without a cgroup ns).
         let h = &hierarchies[0];
-        let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
         return mount_hierarchy(ctx, root, h, &target, dest, opts.flags);
     }
-    let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
     let tmpfs = step(what, cstr("tmpfs"))?;
     let data = step(what, cstr("mode=755"))?;
     step(

@@ -582,6 +582,22 @@ pub fn mkfifo(path: &CStr, mode: u32) -> io::Result<()> {
     check(unsafe { libc::mkfifo(path.as_ptr(), mode) }).map(drop)
 }
 
+/// Renames `from` to `to`, failing with EEXIST instead of replacing an
+/// existing `to` (renameat2 with RENAME_NOREPLACE).
+pub fn rename_noreplace(from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; AT_FDCWD resolves them as open(2) would.
+    check(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
+}
+
 /// The number of threads of the calling process, from the kernel's own count.
 pub fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task")
