@@ -179,6 +179,38 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     }
 }
 
+/// The clone flags that create init straight from the runtime, when no
+/// intermediate process is needed: a new container (not exec) that joins
+/// no namespace and has no user or time namespace (those must exist before
+/// init does), on a host where init is not born into a cgroup v2 by clone3.
+pub fn direct_clone_flags(plan: &InitPlan) -> Option<libc::c_int> {
+    let ns = NamespacePlan::from_spec(&plan.spec);
+    let direct = !plan.exec
+        && plan.cgroup_fd.is_none()
+        && ns.join.is_empty()
+        && !ns.new_user
+        && ns.new_flags & libc::CLONE_NEWTIME == 0;
+    direct.then_some(ns.new_flags)
+}
+
+/// Entry of init cloned straight from the runtime with its namespaces
+/// ([`direct_clone_flags`]).
+pub fn run_direct_init(plan: &InitPlan, mut chan: Channel) -> ! {
+    let ns = NamespacePlan::from_spec(&plan.spec);
+    // As the intermediate process does first: nobody may open our
+    // /proc/<pid>/exe (CVE-2019-5736).
+    let result = sys::set_dumpable(false)
+        .map_err(io_step("make non-dumpable"))
+        .and_then(|()| container_init(plan, &mut chan, &ns));
+    match result {
+        Ok(never) => match never {},
+        Err(e) => {
+            chan.report_failure(e);
+            sys::exit_now(1)
+        }
+    }
+}
+
 /// What [`clone_init`] did.
 enum InitClone {
     /// Cloned; whether init was born in its cgroup.
@@ -602,5 +634,53 @@ pub fn helper_main() -> ! {
             chan.report_failure(e);
             sys::exit_now(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod direct_clone_tests {
+    use super::*;
+
+    fn plan_with(namespaces: serde_json::Value) -> InitPlan {
+        let mut spec = crate::spec::default_config();
+        spec["linux"]["namespaces"] = namespaces;
+        InitPlan {
+            id: "t".into(),
+            spec: serde_json::from_value(spec).expect("spec"),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            fifo: None,
+            console_socket: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+            seccomp: None,
+            exec: false,
+            idmap_mounts: Vec::new(),
+            cgroup_fd: None,
+        }
+    }
+
+    #[test]
+    fn only_fresh_namespaces_without_user_or_time_clone_init_directly() {
+        let fresh = plan_with(serde_json::json!([{"type": "pid"}, {"type": "mount"}]));
+        assert_eq!(
+            direct_clone_flags(&fresh),
+            Some(libc::CLONE_NEWPID | libc::CLONE_NEWNS)
+        );
+        for namespaces in [
+            serde_json::json!([{"type": "pid"}, {"type": "user"}]),
+            serde_json::json!([{"type": "mount"}, {"type": "time"}]),
+            serde_json::json!([{"type": "network", "path": "/proc/1/ns/net"}]),
+        ] {
+            assert_eq!(
+                direct_clone_flags(&plan_with(namespaces.clone())),
+                None,
+                "{namespaces}"
+            );
+        }
+        let mut exec = plan_with(serde_json::json!([{"type": "pid"}]));
+        exec.exec = true;
+        assert_eq!(direct_clone_flags(&exec), None);
     }
 }

@@ -23,13 +23,23 @@ enum Intermediate {
     Cloned(libc::pid_t),
     /// A `berth init` helper.
     Helper(std::process::Child),
+    /// None: init itself was cloned straight from the runtime with its
+    /// namespaces (its pid). It is not reaped here.
+    Direct(libc::pid_t),
 }
 
 impl Intermediate {
     fn pid(&self) -> libc::pid_t {
         match self {
-            Intermediate::Cloned(pid) => *pid,
+            Intermediate::Cloned(pid) | Intermediate::Direct(pid) => *pid,
             Intermediate::Helper(child) => child.id() as libc::pid_t,
+        }
+    }
+
+    /// Kills the intermediate process (init is killed by the caller).
+    fn kill(&self) {
+        if !matches!(self, Intermediate::Direct(_)) {
+            let _ = sys::kill(self.pid(), libc::SIGKILL);
         }
     }
 
@@ -41,6 +51,7 @@ impl Intermediate {
             Intermediate::Helper(mut child) => {
                 let _ = child.wait();
             }
+            Intermediate::Direct(_) => {}
         }
     }
 }
@@ -128,7 +139,11 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             match make_cgroup(ctx) {
                 Ok(c) => created = Some(c),
                 Err(e) => {
-                    let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+                    if let Intermediate::Direct(pid) = intermediate {
+                        let _ = sys::kill(pid, libc::SIGKILL);
+                        let _ = sys::waitpid(pid, 0);
+                    }
+                    intermediate.kill();
                     intermediate.reap();
                     return Err(e);
                 }
@@ -177,7 +192,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                     let _ = sys::kill(pid, libc::SIGKILL);
                     let _ = sys::waitpid(pid, 0);
                 }
-                let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+                intermediate.kill();
                 intermediate.reap();
                 return Err(err);
             }
@@ -199,7 +214,16 @@ fn start_intermediate(
         let intermediate = spawn_helper(plan, &mut chan, child_chan, ctx, cgroup_dir, idmapped)?;
         return Ok((chan, intermediate));
     }
-    match sys::clone_process(0).map_err(|e| Error::sys("clone intermediate process", e))? {
+    // Nothing to join and no user or time namespace: init can be cloned
+    // straight into its namespaces, one process and one handoff fewer.
+    let direct = init::direct_clone_flags(plan);
+    let flags = direct.map_or(0, |f| f as libc::c_ulong);
+    let what = if direct.is_some() {
+        "clone container init"
+    } else {
+        "clone intermediate process"
+    };
+    match sys::clone_process(flags).map_err(|e| Error::sys(what, e))? {
         sys::CloneResult::Child => {
             drop(chan);
             // Nothing of the caller's (the state dir lock, an embedder's
@@ -215,13 +239,22 @@ fn start_intermediate(
                 chan.report_failure(ChildError::io("close inherited fds", &e));
                 sys::exit_now(1);
             }
+            if direct.is_some() {
+                init::run_direct_init(plan, child_chan)
+            }
             init::run_intermediate(plan, child_chan)
         }
         sys::CloneResult::Parent(pid) => {
             // Our copy of the child's end must go, or a child that dies
             // early would never show up as EOF.
             drop(child_chan);
-            Ok((chan, Intermediate::Cloned(pid)))
+            let started = if direct.is_some() {
+                tracing::debug!(pid, "init cloned straight into its namespaces");
+                Intermediate::Direct(pid)
+            } else {
+                Intermediate::Cloned(pid)
+            };
+            Ok((chan, started))
         }
     }
 }
@@ -314,10 +347,18 @@ fn converse(
     moved_devices: &std::cell::Cell<bool>,
 ) -> std::result::Result<Launched, ConverseError> {
     let mut init_pid = None;
+    // Init cloned straight from here: its pid is known, not reported.
+    let mut known = match intermediate {
+        Intermediate::Direct(pid) => Some(FromChild::InitPid(*pid)),
+        _ => None,
+    };
     loop {
-        let msg = chan
-            .recv::<FromChild>()
-            .map_err(|e| (init_pid, Error::sys("read from container init", e)))?;
+        let msg = match known.take() {
+            Some(msg) => Some(msg),
+            None => chan
+                .recv::<FromChild>()
+                .map_err(|e| (init_pid, Error::sys("read from container init", e)))?,
+        };
         match msg {
             Some(FromChild::WriteMappings) => {
                 if let Err(e) = write_id_maps(plan, intermediate.pid()) {
