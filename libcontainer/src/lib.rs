@@ -35,6 +35,7 @@ mod json_path;
 mod launcher;
 pub mod namespaces;
 mod netdev;
+mod netlink;
 mod process;
 pub mod rootfs;
 mod security;

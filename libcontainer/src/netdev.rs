@@ -17,20 +17,13 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
-};
-use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{BundleError, ChildError, Error};
+use crate::netlink::{Address, Rtnl};
 use crate::rootfs::path::cstr;
 use crate::sys;
 
@@ -163,203 +156,6 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// A NETLINK_ROUTE socket bound to one network namespace.
-struct Rtnl {
-    sock: Socket,
-    seq: u32,
-}
-
-impl Rtnl {
-    /// A socket in the caller's network namespace.
-    fn here() -> io::Result<Rtnl> {
-        let mut sock = Socket::new(NETLINK_ROUTE)?;
-        sock.bind_auto()?;
-        sock.connect(&SocketAddr::new(0, 0))?;
-        Ok(Rtnl { sock, seq: 0 })
-    }
-
-    /// A socket in the network namespace `ns`: the calling thread enters it
-    /// just to create the socket (which stays bound to it) and goes back.
-    fn in_netns(ns: BorrowedFd<'_>) -> io::Result<Rtnl> {
-        let own = sys::open(c"/proc/thread-self/ns/net", libc::O_RDONLY, 0)?;
-        sys::setns(ns, libc::CLONE_NEWNET)?;
-        let made = Rtnl::here();
-        let back = sys::setns(own.as_fd(), libc::CLONE_NEWNET);
-        let rtnl = made?;
-        back?;
-        Ok(rtnl)
-    }
-
-    /// Sends one request; returns the messages of the answer (a dump's
-    /// parts, or nothing for an acknowledged change).
-    fn request(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-    ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.seq += 1;
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.seq;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        packet.finalize();
-        let mut buf = vec![0u8; packet.buffer_len()];
-        packet.serialize(&mut buf);
-        self.sock.send(&buf, 0)?;
-        let mut out = Vec::new();
-        let mut rbuf = vec![0u8; 1 << 16];
-        loop {
-            let n = self.sock.recv(&mut &mut rbuf[..], 0)?;
-            let mut offset = 0;
-            while offset < n {
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[offset..n])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                let len = msg.header.length as usize;
-                if len == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "empty netlink message",
-                    ));
-                }
-                offset += len;
-                if msg.header.sequence_number != self.seq {
-                    continue;
-                }
-                match msg.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(out),
-                            Some(_) => Err(e.to_io()),
-                        }
-                    }
-                    NetlinkPayload::InnerMessage(m) => {
-                        out.push(m);
-                        if flags & NLM_F_DUMP == 0 && flags & NLM_F_ACK == 0 {
-                            return Ok(out);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// The device named `name`, if there is one.
-    fn link(&mut self, name: &str) -> io::Result<Option<LinkMessage>> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
-            Ok(v) => Ok(v.into_iter().find_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })),
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The names of all devices.
-    fn link_names(&mut self) -> io::Result<Vec<String>> {
-        let answer = self.request(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
-        )?;
-        Ok(answer
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some(n),
-                    _ => None,
-                }),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// The permanent (configured, not autoconfigured) addresses of device `index`.
-    fn addresses(&mut self, index: u32) -> io::Result<Vec<AddressMessage>> {
-        let answer = self.request(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            NLM_F_DUMP,
-        )?;
-        Ok(answer
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a)
-                    if a.header.index == index
-                        && a.header.flags.contains(AddressHeaderFlags::Permanent) =>
-                {
-                    Some(a)
-                }
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// Moves device `index` to the namespace `ns` under `name`.
-    fn move_link(&mut self, index: u32, ns: BorrowedFd<'_>, name: &str) -> io::Result<()> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
-            .map(drop)
-    }
-
-    /// Sets device `index` up or down.
-    fn set_up(&mut self, index: u32, up: bool) -> io::Result<()> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.header.change_mask = LinkFlags::Up;
-        if up {
-            msg.header.flags = LinkFlags::Up;
-        }
-        self.request(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
-            .map(drop)
-    }
-
-    /// Adds `addr` (read from another device) to device `index`.
-    fn add_address(&mut self, index: u32, addr: &AddressMessage) -> io::Result<()> {
-        let mut msg = AddressMessage::default();
-        msg.header = addr.header.clone();
-        msg.header.index = index;
-        // The label names the old device and the cache info its lifetimes:
-        // the kernel sets both anew.
-        msg.attributes = addr
-            .attributes
-            .iter()
-            .filter(|a| {
-                matches!(
-                    a,
-                    AddressAttribute::Address(_)
-                        | AddressAttribute::Local(_)
-                        | AddressAttribute::Broadcast(_)
-                        | AddressAttribute::Anycast(_)
-                        | AddressAttribute::Flags(_)
-                )
-            })
-            .cloned()
-            .collect();
-        self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map(drop)
-    }
-}
-
-fn describe(addr: &AddressMessage) -> String {
-    let ip = addr.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(ip) | AddressAttribute::Address(ip) => Some(*ip),
-        _ => None,
-    });
-    match ip {
-        Some(ip) => format!("{ip}/{}", addr.header.prefix_len),
-        None => "an address".into(),
-    }
-}
-
 fn open_ns(path: &std::path::Path) -> io::Result<OwnedFd> {
     sys::open(&cstr(path)?, libc::O_RDONLY, 0)
 }
@@ -427,7 +223,7 @@ pub fn move_in(spec: &Spec, init_pid: libc::pid_t) -> Result<(), Error> {
 struct Moved {
     host_name: String,
     name: String,
-    addrs: Vec<AddressMessage>,
+    addrs: Vec<Address>,
     was_up: bool,
 }
 
@@ -437,10 +233,10 @@ fn roll_back(host: &mut Rtnl, inside: &mut Rtnl, own: BorrowedFd<'_>, m: &Moved)
     }
     if let Ok(Some(link)) = host.link(&m.host_name) {
         for a in &m.addrs {
-            let _ = host.add_address(link.header.index, a);
+            let _ = host.add_address(link.index, a);
         }
         if m.was_up {
-            let _ = host.set_up(link.header.index, true);
+            let _ = host.set_up(link.index, true);
         }
     }
 }
@@ -490,9 +286,9 @@ fn move_one(
         )));
     }
     let addrs = host
-        .addresses(link.header.index)
+        .addresses(link.index)
         .map_err(|e| fail(format!("{field}: read its addresses"), &e))?;
-    host.move_link(link.header.index, ns, name).map_err(|e| {
+    host.move_link(link.index, ns, name).map_err(|e| {
         let why = if e.raw_os_error() == Some(libc::EINVAL) {
             format!("{field}: move into the container's network namespace as {name:?} (devices bound to their namespace, such as lo or a bridge, cannot move)")
         } else {
@@ -504,7 +300,7 @@ fn move_one(
         host_name: host_name.to_string(),
         name: name.to_string(),
         addrs: addrs.clone(),
-        was_up: link.header.flags.contains(LinkFlags::Up),
+        was_up: link.up,
     });
     let moved = inside
         .link(name)
@@ -517,11 +313,11 @@ fn move_one(
         })?;
     for a in &addrs {
         inside
-            .add_address(moved.header.index, a)
-            .map_err(|e| fail(format!("{field}: restore address {}", describe(a)), &e))?;
+            .add_address(moved.index, a)
+            .map_err(|e| fail(format!("{field}: restore address {}", a.describe()), &e))?;
     }
     inside
-        .set_up(moved.header.index, true)
+        .set_up(moved.index, true)
         .map_err(|e| fail(format!("{field}: set {name:?} up"), &e))?;
     tracing::debug!(
         device = host_name,
@@ -544,8 +340,8 @@ fn move_one_back(
     let Some(link) = inside.link(name)? else {
         return Ok(());
     };
-    inside.set_up(link.header.index, false)?;
-    inside.move_link(link.header.index, to, host_name)
+    inside.set_up(link.index, false)?;
+    inside.move_link(link.index, to, host_name)
 }
 
 /// Replaces each template name by the device inside it was given: devices
