@@ -369,8 +369,9 @@ else
 fi
 
 # --- init is born in its cgroup (clone3 CLONE_INTO_CGROUP) ---------------------------
-# berth runs in a cgroup with room for two tasks: itself and the intermediate
-# process. A plain clone of init would be charged to that cgroup and refused
+# berth runs in a cgroup with room for two tasks: itself and an intermediate
+# process (there is none here: init is cloned straight into its
+# namespaces). A plain clone of init would be charged to that cgroup and refused
 # (EAGAIN); a clone into the container's cgroup is charged there only.
 RUNNER=/sys/fs/cgroup/runner
 mkdir -p $RUNNER
@@ -418,13 +419,30 @@ if $B --debug create --bundle /b/fallback fallback 2>/tmp/err; then
 else
     bad "clone3 fallback: create: $(tail -n3 /tmp/err)"
 fi
-# clone3 refused after init's pid was allocated (a cgroup that hands
-# controllers down may hold no process: EBUSY) spoils the new pid
-# namespace: berth starts over with a plain clone, whose cgroup.procs write
-# is refused as well; the error says so and nothing is left.
+# clone3 refused (a cgroup that hands controllers down may hold no
+# process: EBUSY). Cloned straight from the runtime, nothing is spoilt:
+# berth clones plainly and its cgroup.procs write is refused as well; the
+# error says so and nothing is left.
 mkdir -p $CG/busy
 echo +memory >$CG/busy/cgroup.subtree_control
 config busy '["true"]' '{}'
+if $B --debug create --bundle /b/busy busy 2>/tmp/err; then
+    bad "clone3 refused: create in a cgroup that hands controllers down succeeded"
+    $B delete -f busy
+else
+    if grep -q 'clone3(CLONE_INTO_CGROUP) failed.*init will be moved' /tmp/err &&
+        grep -q 'init cloned straight into its namespaces' /tmp/err; then
+        ok "clone3 refused: $(grep -o 'clone3(CLONE_INTO_CGROUP) failed.*' /tmp/err | head -n1)"
+    else
+        bad "clone3 refused: not in the debug log: $(grep -i clone /tmp/err | tail -n3)"
+    fi
+    info "busy: $(tail -n1 /tmp/err)"
+    check "clone3 refused: no state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"
+fi
+# Through the intermediate process (a namespace to join), a clone3 refused
+# after init's pid was allocated spoils the intermediate's new pid
+# namespace: berth starts over with a new intermediate and a plain clone.
+TEMPLATE=/bundle/config.joins.template config busy '["true"]' '{}'
 if $B --debug create --bundle /b/busy busy 2>/tmp/err; then
     bad "clone3 start over: create in a cgroup that hands controllers down succeeded"
     $B delete -f busy

@@ -150,6 +150,16 @@ sed -e 's/@ARGS@/"@ARGS@"/' -e 's/@RESOURCES@/"@RESOURCES@"/' -e 's/@DEVICES@/"@
         | .linux.gidMappings = [{"containerID":0,"hostID":100000,"size":65536}]' |
     sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' \
         -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.userns.template"
+# The same joining the guest's UTS namespace: joining needs the
+# intermediate process (without it init is cloned straight into its
+# namespaces), so init.sh reaches the intermediate's clone3 path with it.
+sed -e 's/@ARGS@/"@ARGS@"/' -e 's/@RESOURCES@/"@RESOURCES@"/' -e 's/@DEVICES@/"@DEVICES@"/' \
+    "$bundle/config.template" |
+    jq '.linux.namespaces = [.linux.namespaces[] | select(.type != "uts")]
+            + [{"type":"uts","path":"/proc/1/ns/uts"}]
+        | del(.hostname)' |
+    sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' \
+        -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.joins.template"
 rm "$bundle/config.json"
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"

@@ -182,14 +182,11 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
 /// The clone flags that create init straight from the runtime, when no
 /// intermediate process is needed: a new container (not exec) that joins
 /// no namespace and has no user or time namespace (those must exist before
-/// init does), on a host where init is not born into a cgroup v2 by clone3.
+/// init does).
 pub fn direct_clone_flags(plan: &InitPlan) -> Option<libc::c_int> {
     let ns = NamespacePlan::from_spec(&plan.spec);
-    let direct = !plan.exec
-        && plan.cgroup_fd.is_none()
-        && ns.join.is_empty()
-        && !ns.new_user
-        && ns.new_flags & libc::CLONE_NEWTIME == 0;
+    let direct =
+        !plan.exec && ns.join.is_empty() && !ns.new_user && ns.new_flags & libc::CLONE_NEWTIME == 0;
     direct.then_some(ns.new_flags)
 }
 

@@ -24,21 +24,22 @@ enum Intermediate {
     /// A `berth init` helper.
     Helper(std::process::Child),
     /// None: init itself was cloned straight from the runtime with its
-    /// namespaces (its pid). It is not reaped here.
-    Direct(libc::pid_t),
+    /// namespaces (its pid, and whether clone3 put it in its cgroup). It is
+    /// not reaped here.
+    Direct(libc::pid_t, bool),
 }
 
 impl Intermediate {
     fn pid(&self) -> libc::pid_t {
         match self {
-            Intermediate::Cloned(pid) | Intermediate::Direct(pid) => *pid,
+            Intermediate::Cloned(pid) | Intermediate::Direct(pid, _) => *pid,
             Intermediate::Helper(child) => child.id() as libc::pid_t,
         }
     }
 
     /// Kills the intermediate process (init is killed by the caller).
     fn kill(&self) {
-        if !matches!(self, Intermediate::Direct(_)) {
+        if !matches!(self, Intermediate::Direct(..)) {
             let _ = sys::kill(self.pid(), libc::SIGKILL);
         }
     }
@@ -51,7 +52,7 @@ impl Intermediate {
             Intermediate::Helper(mut child) => {
                 let _ = child.wait();
             }
-            Intermediate::Direct(_) => {}
+            Intermediate::Direct(..) => {}
         }
     }
 }
@@ -139,7 +140,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             match make_cgroup(ctx) {
                 Ok(c) => created = Some(c),
                 Err(e) => {
-                    if let Intermediate::Direct(pid) = intermediate {
+                    if let Intermediate::Direct(pid, _) = intermediate {
                         let _ = sys::kill(pid, libc::SIGKILL);
                         let _ = sys::waitpid(pid, 0);
                     }
@@ -223,7 +224,27 @@ fn start_intermediate(
     } else {
         "clone intermediate process"
     };
-    match sys::clone_process(flags).map_err(|e| Error::sys(what, e))? {
+    // On cgroup v2 init is born in its cgroup when clone3 allows it; a
+    // failed clone3 leaves nothing behind here, so a plain clone follows.
+    let (cloned, in_cgroup) = match (direct, cgroup_dir) {
+        (Some(f), Some(dir)) => match sys::clone_into_cgroup(f as u64, dir.as_fd()) {
+            Ok(cloned) => (cloned, true),
+            Err(e) => {
+                tracing::debug!(
+                    "clone3(CLONE_INTO_CGROUP) failed ({e}); init will be moved into its cgroup"
+                );
+                (
+                    sys::clone_process(flags).map_err(|e| Error::sys(what, e))?,
+                    false,
+                )
+            }
+        },
+        _ => (
+            sys::clone_process(flags).map_err(|e| Error::sys(what, e))?,
+            false,
+        ),
+    };
+    match cloned {
         sys::CloneResult::Child => {
             drop(chan);
             // Nothing of the caller's (the state dir lock, an embedder's
@@ -250,7 +271,7 @@ fn start_intermediate(
             drop(child_chan);
             let started = if direct.is_some() {
                 tracing::debug!(pid, "init cloned straight into its namespaces");
-                Intermediate::Direct(pid)
+                Intermediate::Direct(pid, in_cgroup)
             } else {
                 Intermediate::Cloned(pid)
             };
@@ -349,7 +370,8 @@ fn converse(
     let mut init_pid = None;
     // Init cloned straight from here: its pid is known, not reported.
     let mut known = match intermediate {
-        Intermediate::Direct(pid) => Some(FromChild::InitPid(*pid)),
+        Intermediate::Direct(pid, false) => Some(FromChild::InitPid(*pid)),
+        Intermediate::Direct(pid, true) => Some(FromChild::InitPidInCgroup(*pid)),
         _ => None,
     };
     loop {
