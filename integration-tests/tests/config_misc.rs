@@ -192,3 +192,49 @@ fn without_a_mount_namespace_the_host_mounts_stay_untouched() {
         out.describe()
     );
 }
+
+/// `"type": "bind"` names no filesystem and does not make a bind mount by
+/// itself (runc 1.1.5 and crun 1.8.1 fail on such a mount with "no such
+/// device" too): berth refuses it before creating anything and says which
+/// field is wrong and how to fix it. The same mount with "rbind" works.
+#[test]
+fn bind_type_without_a_bind_option_is_a_clear_error() {
+    require_root!();
+    let env = Env::new("bindtype");
+    let src = env.dir().join("bindsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("hello"), "from the host\n").unwrap();
+    let with_mount = |options: Option<serde_json::Value>| {
+        let mut bundle = Bundle::new(&env);
+        bundle.set_args(&["cat", "/mnt/x/hello"]);
+        let mut m = json!({"destination": "/mnt/x", "type": "bind",
+                           "source": src.display().to_string()});
+        if let Some(o) = options {
+            m["options"] = o;
+        }
+        let mounts = bundle.config_mut()["mounts"].as_array_mut().unwrap();
+        mounts.push(m);
+        let index = mounts.len() - 1;
+        (bundle, index)
+    };
+
+    let (mut bundle, _) = with_mount(Some(json!(["rbind", "ro"])));
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "from the host", "{}", out.describe());
+
+    for options in [None, Some(json!(["ro", "nosuid"]))] {
+        let (mut bundle, index) = with_mount(options.clone());
+        let id = env.new_id();
+        let out = env.run(&mut bundle, &id);
+        assert_eq!(out.code, 1, "options {options:?}: {}", out.describe());
+        let field = format!("mounts[{index}].type: \"bind\" is not a filesystem type");
+        assert!(out.stderr.contains(&field), "{}", out.describe());
+        assert!(out.stderr.contains("\"rbind\""), "{}", out.describe());
+        assert!(!out.stderr.contains("No such device"), "{}", out.describe());
+        assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
+        assert!(env.container_procs().is_empty());
+        assert!(env.cgroup_dirs().is_empty(), "{:?}", env.cgroup_dirs());
+    }
+}

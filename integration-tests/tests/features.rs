@@ -402,3 +402,29 @@ fn every_memory_policy_listed_is_applied() {
         ok_or_describe(&out)
     });
 }
+
+/// One runtime-spec version everywhere: `features`' ociVersionMax, the
+/// ociVersion `spec` writes and the one `state` reports are all 1.3.0, the
+/// release that brought the newest fields berth applies (linux.netDevices,
+/// linux.memoryPolicy). runc 1.1.5 prints 1.0.2-dev in all three.
+#[test]
+fn spec_state_and_features_name_the_same_runtime_spec_version() {
+    require_root!();
+    let env = Env::new("ociversion");
+    let f = features(&env);
+    assert_eq!(f["ociVersionMin"], "1.0.0", "{f}");
+    assert_eq!(f["ociVersionMax"], "1.3.0", "{f}");
+    let mut b = Bundle::new(&env);
+    assert_eq!(
+        b.config()["ociVersion"],
+        "1.3.0",
+        "berth spec wrote {}",
+        b.config()
+    );
+    b.set_args(&["sleep", "30"]);
+    let id = env.new_id();
+    env.create(&mut b, &id).ok();
+    let st = env.state(&id).expect("state after create");
+    assert_eq!(st["ociVersion"], "1.3.0", "state: {st}");
+    env.berth(&["delete", "--force", &id]).ok();
+}

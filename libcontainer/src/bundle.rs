@@ -134,6 +134,11 @@ pub fn validate(spec: &Spec) -> Result<(), BundleError> {
                     BundleError::unsupported(format!("mounts[{i}].options"), what)
                 })?;
             }
+            crate::rootfs::mount_options::check_type(
+                m.typ().as_deref(),
+                m.options().as_deref().unwrap_or_default(),
+            )
+            .map_err(|msg| BundleError::invalid(format!("mounts[{i}].type"), msg))?;
         }
     }
     crate::rootfs::idmap::requests(spec)?;

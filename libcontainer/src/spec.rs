@@ -3,8 +3,12 @@
 
 use serde_json::{json, Value};
 
-/// The runtime-spec version berth writes and reports.
-pub const OCI_VERSION: &str = "1.0.2-dev";
+/// The runtime-spec version berth implements: written by `spec`, reported
+/// by `state` (and to hooks) and as `features`' ociVersionMax. 1.3.0 is the
+/// release whose newest fields berth applies (`linux.netDevices`,
+/// `linux.memoryPolicy`); oci-spec 0.10 parses them, though its own
+/// `oci_spec::runtime::VERSION` still reads "1.1.0", so it is not used here.
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// The default config: `sh` on a terminal in a read-only busybox-like root,
 /// with its own pid, network, ipc, uts, mount and cgroup namespaces.

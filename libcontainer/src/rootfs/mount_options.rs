@@ -152,6 +152,25 @@ pub fn check_option(opt: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a mount whose `type` is "bind" or "rbind" while its options hold
+/// neither "bind" nor "rbind". Neither is a filesystem type: a bind mount is
+/// asked for in `options`, and the type alone makes mount(2) fail with
+/// ENODEV ("No such device"). runc 1.1 and crun 1.8 fail on such a mount
+/// the same way; berth says why instead. Returns the message for the
+/// error at `mounts[N].type`.
+pub fn check_type(typ: Option<&str>, options: &[String]) -> Result<(), String> {
+    let Some(typ @ ("bind" | "rbind")) = typ else {
+        return Ok(());
+    };
+    if parse(options).is_bind() {
+        return Ok(());
+    }
+    Err(format!(
+        "{typ:?} is not a filesystem type and does not make a bind mount by itself: \
+         put \"rbind\" (or \"bind\") in this mount's options (options: {options:?})"
+    ))
+}
+
 /// Parses a mount's options.
 pub fn parse(options: &[String]) -> ParsedOptions {
     let mut parsed = ParsedOptions::default();
@@ -236,6 +255,26 @@ mod tests {
             assert_eq!(p.recursive_clr, MOUNT_ATTR_ATIME, "{opt}");
             assert_eq!(p.recursive_set, mode, "{opt}");
         }
+    }
+
+    #[test]
+    fn bind_type_needs_a_bind_option() {
+        let v = |o: &[&str]| o.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let err = check_type(Some("bind"), &v(&["ro"])).unwrap_err();
+        assert!(
+            err.starts_with("\"bind\" is not a filesystem type"),
+            "{err}"
+        );
+        assert!(err.contains("[\"ro\"]"), "{err}");
+        assert!(check_type(Some("rbind"), &[]).is_err());
+        assert!(check_type(Some("bind"), &v(&["rbind", "ro"])).is_ok());
+        assert!(check_type(Some("bind"), &v(&["bind"])).is_ok());
+        // "rw" after "bind" clears only MS_RDONLY: still a bind mount.
+        assert!(check_type(Some("bind"), &v(&["bind", "rw"])).is_ok());
+        assert!(check_type(Some("tmpfs"), &[]).is_ok());
+        assert!(check_type(None, &[]).is_ok());
+        // Any type with a bind option is a bind mount (the type is ignored).
+        assert!(check_type(Some("none"), &v(&["rbind"])).is_ok());
     }
 
     #[test]
