@@ -442,6 +442,8 @@ fi
 # Through the intermediate process (a namespace to join), a clone3 refused
 # after init's pid was allocated spoils the intermediate's new pid
 # namespace: berth starts over with a new intermediate and a plain clone.
+mkdir -p $CG/busy
+echo +memory >$CG/busy/cgroup.subtree_control
 TEMPLATE=/bundle/config.joins.template config busy '["true"]' '{}'
 if $B --debug create --bundle /b/busy busy 2>/tmp/err; then
     bad "clone3 start over: create in a cgroup that hands controllers down succeeded"
