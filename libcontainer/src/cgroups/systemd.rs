@@ -245,7 +245,8 @@ fn unless_no_such_unit(r: Result<Option<String>, DbusError>) -> Result<(), DbusE
 /// Starts the transient scope with `pid` in it and the resource properties
 /// systemd has, waits until systemd has moved the process there, and
 /// returns the manager of the scope's cgroup (the resources are not
-/// written to its files yet: [`CgroupManager::apply`]).
+/// written to its files yet: [`CgroupManager::apply`]). On an error the
+/// scope, if this call started it, is stopped again.
 pub fn start_scope(
     scope: &ScopePath,
     id: &str,
@@ -271,10 +272,20 @@ pub fn start_scope(
     body.properties(&props);
     // No auxiliary units: an empty a(sa(sv)).
     body.array(8, |_| {});
-    let job = manager_call(&mut conn, "StartTransientUnit", "ssa(sv)a(sa(sv))", body)
-        .map_err(|e| client_err(&scope.unit, "start", e))?;
+    let job = match manager_call(&mut conn, "StartTransientUnit", "ssa(sv)a(sa(sv))", body) {
+        Ok(job) => job,
+        // systemd refused: no job, and a unit of that name (UnitExists) is
+        // someone else's, so there is nothing to stop.
+        Err(e @ DbusError::Method { .. }) => return Err(client_err(&scope.unit, "start", e)),
+        Err(e) => {
+            let _ = stop_scope(&scope.unit);
+            return Err(client_err(&scope.unit, "start", e));
+        }
+    };
     tracing::debug!(unit = %scope.unit, slice = %scope.slice, pid, job = ?job, "systemd scope started");
-    let dir = wait_for_scope(scope, pid)?;
+    let dir = wait_for_scope(scope, pid).inspect_err(|_| {
+        let _ = stop_scope(&scope.unit);
+    })?;
     Ok(CgroupManager::from_paths(
         scope.unit.clone(),
         HashMap::from([(v2::KEY.to_string(), dir)]),
