@@ -399,7 +399,7 @@ pub fn parse_message(bytes: Vec<u8>) -> Result<Message, DbusError> {
         big_endian,
     };
     let fields_len = r.u32()? as usize;
-    let fields_end = 16 + fields_len;
+    let fields_end = fields_len.saturating_add(16);
     let (mut reply_serial, mut error_name, mut signature) = (None, None, String::new());
     while r.pos < fields_end {
         r.align(8)?;
