@@ -158,6 +158,38 @@ else
     check "the failed create left no state" "" "$(ls /run/berth 2>/dev/null)"
 fi
 
+# --- the system bus: systemd's private socket out of reach -----------------------------
+# In a mount namespace where /dev/null covers /run/systemd/private, berth
+# falls back to the system bus (dbus-daemon, Hello first).
+config sd5 :berth:sd5 '["sh","-c","cat /sys/fs/cgroup/pids.max"]' '{"pids":{"limit":9}}'
+out=$(unshare -m sh -c 'mount --bind /dev/null /run/systemd/private && exec /lane/berth --debug --systemd-cgroup run --bundle /b/sd5 sd5' 2>/tmp/err)
+check "system bus: run, the container sees its pids.max" 9 "$out"
+if grep -q "using the system bus" /tmp/err; then
+    ok "system bus: berth fell back to it"
+else
+    bad "system bus: no fallback logged: $(tail -n 3 /tmp/err)"
+fi
+check "system bus: berth-sd5.scope gone afterwards" "" "$(units berth-sd5.scope)"
+
+# --- systemd refuses: its error name and message, the other scope untouched --------------
+config dupa system.slice:berth:dup '["sleep","1000"]' '{}'
+config dupb system.slice:berth:dup '["sleep","1000"]' '{}'
+if $B create --bundle /b/dupa dupa 2>/tmp/err; then
+    if $B create --bundle /b/dupb dupb 2>/tmp/err; then
+        bad "a second container for berth-dup.scope: create succeeded"
+        $B delete -f dupb
+    elif grep -qF "org.freedesktop.systemd1.UnitExists" /tmp/err; then
+        ok "a scope that exists: $(cat /tmp/err)"
+    else
+        bad "a scope that exists: $(cat /tmp/err)"
+    fi
+    check "the refused create left berth-dup.scope active" active "$(systemctl is-active berth-dup.scope)"
+    check "the refused create left no state of its own" dupa "$(ls /run/berth 2>/dev/null | tr '\n' ' ' | sed 's/ $//')"
+    $B delete -f dupa 2>/tmp/err || bad "delete -f dupa: $(cat /tmp/err)"
+else
+    bad "create dupa: $(cat /tmp/err)"
+fi
+
 # --- nothing left ---------------------------------------------------------------------
 check "no berth scope left" "" "$(units 'berth-*.scope'; units 'test-*.scope')"
 check "no container state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"

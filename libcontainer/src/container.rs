@@ -350,13 +350,15 @@ impl ContainerBuilder {
             let Some(scope) = scope else {
                 return Err(Error::Argument("no systemd scope".into()));
             };
-            *started_unit.borrow_mut() = Some(scope.unit.clone());
+            // Recorded only once it is ours: when systemd refuses (a unit
+            // of that name exists), cleaning up must not stop that unit.
             let cgroup = crate::cgroups::systemd::start_scope(
                 scope,
                 &self.id,
                 pid,
                 linux.resources().as_ref(),
             )?;
+            *started_unit.borrow_mut() = Some(scope.unit.clone());
             let paths = cgroup.paths();
             *created_paths.borrow_mut() = Some(paths.clone());
             let mut with_paths = saved.clone();

@@ -12,11 +12,13 @@
 //! * [`stats`]: the numbers `berth events` reports, in runc's JSON shape.
 //! * [`oom`]: OOM notifications (v1's eventfd, v2's memory.events).
 //! * [`systemd`]: the systemd driver (a transient scope over D-Bus).
+//! * [`dbus`]: the small synchronous D-Bus client the driver talks through.
 //!
 //! A hybrid host (v1 controllers plus a cgroup2 mount beside them) applies
 //! resources through v1; a pure cgroup v2 host through v2.
 
 mod bpf;
+pub mod dbus;
 mod devices;
 pub mod oom;
 mod path;

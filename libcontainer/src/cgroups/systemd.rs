@@ -10,15 +10,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cgroups_rs::systemd::{Property, SystemdClient};
 use oci_spec::runtime::LinuxResources;
-use zbus::zvariant::Value;
 
+use super::dbus::{Call, Connection, DbusError, Property, Value, Writer};
 use super::{v2, CgroupManager};
 use crate::error::CgroupError;
 
 /// runc's default slice for system containers.
 const DEFAULT_SLICE: &str = "system.slice";
+/// systemd's own socket: root reaches the manager without the bus daemon.
+const PRIVATE_SOCKET: &str = "/run/systemd/private";
+/// The system bus, for when the private socket cannot be used.
+const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 /// How long systemd may take to run the start job and move init.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -132,88 +136,156 @@ fn limit(v: Option<i64>) -> Option<u64> {
 
 /// The resource properties systemd has (cgroup v2 names). The rest (and
 /// these again) go to the cgroup files.
-pub fn resource_properties(res: Option<&LinuxResources>) -> Vec<Property<'static>> {
-    let mut props: Vec<Property<'static>> = Vec::new();
+pub fn resource_properties(res: Option<&LinuxResources>) -> Vec<Property> {
+    let mut props: Vec<Property> = Vec::new();
     let Some(res) = res else {
         return props;
     };
     if let Some(m) = res.memory() {
         let mem = limit(m.limit());
         if let Some(v) = mem {
-            props.push(("MemoryMax", Value::from(v)));
+            props.push(("MemoryMax", Value::U64(v)));
         }
         if let Some(v) = limit(m.reservation()) {
-            props.push(("MemoryLow", Value::from(v)));
+            props.push(("MemoryLow", Value::U64(v)));
         }
         // runc's swap is memory + swap; systemd's MemorySwapMax is swap alone.
         match (limit(m.swap()), mem) {
-            (Some(MAX), _) => props.push(("MemorySwapMax", Value::from(MAX))),
+            (Some(MAX), _) => props.push(("MemorySwapMax", Value::U64(MAX))),
             (Some(total), Some(mem)) if mem != MAX && total >= mem => {
-                props.push(("MemorySwapMax", Value::from(total - mem)))
+                props.push(("MemorySwapMax", Value::U64(total - mem)))
             }
             _ => {}
         }
     }
     if let Some(p) = res.pids() {
         if let Some(v) = limit(Some(p.limit())) {
-            props.push(("TasksMax", Value::from(v)));
+            props.push(("TasksMax", Value::U64(v)));
         }
     }
     if let Some(c) = res.cpu() {
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
-            props.push(("CPUWeight", Value::from(v2::shares_to_weight(shares))));
+            props.push(("CPUWeight", Value::U64(v2::shares_to_weight(shares))));
         }
         let period = c.period().filter(|p| *p > 0);
         match c.quota() {
-            Some(-1) => props.push(("CPUQuotaPerSecUSec", Value::from(MAX))),
+            Some(-1) => props.push(("CPUQuotaPerSecUSec", Value::U64(MAX))),
             Some(q) if q > 0 => {
                 let per = period.unwrap_or(100_000);
                 // systemd keeps the quota per second of CPU time.
                 let per_sec = (q as u64).saturating_mul(1_000_000) / per;
-                props.push(("CPUQuotaPerSecUSec", Value::from(per_sec)));
+                props.push(("CPUQuotaPerSecUSec", Value::U64(per_sec)));
             }
             _ => {}
         }
         if let Some(p) = period {
-            props.push(("CPUQuotaPeriodUSec", Value::from(p)));
+            props.push(("CPUQuotaPeriodUSec", Value::U64(p)));
         }
     }
     props
 }
 
-fn client_err(unit: &str, what: &str, e: impl std::fmt::Display) -> CgroupError {
+fn client_err(unit: &str, what: &str, e: DbusError) -> CgroupError {
     CgroupError::Systemd(format!("{what} {unit} over D-Bus: {e}"))
+}
+
+/// Connects to the manager: its private socket when we may (root, no bus
+/// daemon in the way), else the system bus.
+fn connect() -> Result<Connection, DbusError> {
+    match Connection::open(PRIVATE_SOCKET, false) {
+        Ok(conn) => Ok(conn),
+        Err(e) => {
+            tracing::debug!(error = %e, "systemd's private socket failed, using the system bus");
+            Connection::open(&system_bus_path(), true)
+        }
+    }
+}
+
+/// The system bus socket, or the `unix:path=` one DBUS_SYSTEM_BUS_ADDRESS
+/// names.
+fn system_bus_path() -> String {
+    std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+        .ok()
+        .and_then(|a| {
+            a.split(';')
+                .find_map(|t| t.strip_prefix("unix:path="))
+                .map(|p| p.split(',').next().unwrap_or(p).to_string())
+        })
+        .unwrap_or_else(|| SYSTEM_BUS.to_string())
+}
+
+/// A call on org.freedesktop.systemd1.Manager. On the private socket the
+/// peer is systemd itself, so the destination is only needed on the bus;
+/// systemd accepts it on both.
+fn manager_call(
+    conn: &mut Connection,
+    member: &str,
+    signature: &str,
+    body: Writer,
+) -> Result<Option<String>, DbusError> {
+    let reply = conn.call(&Call {
+        destination: Some("org.freedesktop.systemd1"),
+        path: "/org/freedesktop/systemd1",
+        interface: "org.freedesktop.systemd1.Manager",
+        member,
+        signature,
+        body: body.into_bytes(),
+    })?;
+    Ok(reply.first_string())
+}
+
+/// Ok for systemd's NoSuchUnit error (the unit is gone already).
+fn unless_no_such_unit(r: Result<Option<String>, DbusError>) -> Result<(), DbusError> {
+    match r {
+        Err(DbusError::Method { name, .. }) if name == NO_SUCH_UNIT => Ok(()),
+        r => r.map(drop),
+    }
 }
 
 /// Starts the transient scope with `pid` in it and the resource properties
 /// systemd has, waits until systemd has moved the process there, and
 /// returns the manager of the scope's cgroup (the resources are not
-/// written to its files yet: [`CgroupManager::apply`]).
+/// written to its files yet: [`CgroupManager::apply`]). On an error the
+/// scope, if this call started it, is stopped again.
 pub fn start_scope(
     scope: &ScopePath,
     id: &str,
     pid: i32,
     res: Option<&LinuxResources>,
 ) -> Result<CgroupManager, CgroupError> {
-    let mut props: Vec<Property<'static>> = vec![
-        ("Description", Value::from(format!("berth container {id}"))),
-        ("Slice", Value::from(scope.slice.clone())),
-        ("Delegate", Value::from(true)),
-        ("DefaultDependencies", Value::from(false)),
-        ("MemoryAccounting", Value::from(true)),
-        ("CPUAccounting", Value::from(true)),
-        ("TasksAccounting", Value::from(true)),
-        ("IOAccounting", Value::from(true)),
-        ("PIDs", Value::Array(vec![pid as u32].into())),
+    let mut props: Vec<Property> = vec![
+        ("Description", Value::Str(format!("berth container {id}"))),
+        ("Slice", Value::Str(scope.slice.clone())),
+        ("Delegate", Value::Bool(true)),
+        ("DefaultDependencies", Value::Bool(false)),
+        ("MemoryAccounting", Value::Bool(true)),
+        ("CPUAccounting", Value::Bool(true)),
+        ("TasksAccounting", Value::Bool(true)),
+        ("IOAccounting", Value::Bool(true)),
+        ("PIDs", Value::U32Array(vec![pid as u32])),
     ];
     props.extend(resource_properties(res));
-    let client = SystemdClient::new(&scope.unit, props)
-        .map_err(|e| client_err(&scope.unit, "prepare", e))?;
-    client
-        .start()
-        .map_err(|e| client_err(&scope.unit, "start", e))?;
-    tracing::debug!(unit = %scope.unit, slice = %scope.slice, pid, "systemd scope started");
-    let dir = wait_for_scope(scope, pid)?;
+    let mut conn = connect().map_err(|e| client_err(&scope.unit, "start", e))?;
+    let mut body = Writer::new();
+    body.string(&scope.unit);
+    body.string("replace");
+    body.properties(&props);
+    // No auxiliary units: an empty a(sa(sv)).
+    body.array(8, |_| {});
+    let job = match manager_call(&mut conn, "StartTransientUnit", "ssa(sv)a(sa(sv))", body) {
+        Ok(job) => job,
+        // systemd refused: no job, and a unit of that name (UnitExists) is
+        // someone else's, so there is nothing to stop.
+        Err(e @ DbusError::Method { .. }) => return Err(client_err(&scope.unit, "start", e)),
+        Err(e) => {
+            let _ = stop_scope(&scope.unit);
+            return Err(client_err(&scope.unit, "start", e));
+        }
+    };
+    tracing::debug!(unit = %scope.unit, slice = %scope.slice, pid, job = ?job, "systemd scope started");
+    let dir = wait_for_scope(scope, pid).inspect_err(|_| {
+        let _ = stop_scope(&scope.unit);
+    })?;
     Ok(CgroupManager::from_paths(
         scope.unit.clone(),
         HashMap::from([(v2::KEY.to_string(), dir)]),
@@ -244,23 +316,42 @@ fn wait_for_scope(scope: &ScopePath, pid: i32) -> Result<PathBuf, CgroupError> {
 }
 
 /// Stops the scope (gone already is fine: systemd drops an empty scope by
-/// itself).
+/// itself), and clears a failed state so the unit does not linger.
 pub fn stop_scope(unit: &str) -> Result<(), CgroupError> {
-    let client = SystemdClient::new(unit, Vec::new()).map_err(|e| client_err(unit, "stop", e))?;
-    client.stop().map_err(|e| client_err(unit, "stop", e))
+    let err = |e| client_err(unit, "stop", e);
+    let mut conn = connect().map_err(err)?;
+    let mut body = Writer::new();
+    body.string(unit);
+    body.string("replace");
+    unless_no_such_unit(manager_call(&mut conn, "StopUnit", "ss", body)).map_err(err)?;
+    let mut body = Writer::new();
+    body.string(unit);
+    unless_no_such_unit(manager_call(&mut conn, "ResetFailedUnit", "s", body)).map_err(err)
 }
 
-/// Tells systemd the new limits of an `update`, so it keeps them.
+/// Tells systemd the new limits of an `update`, so it keeps them (a unit
+/// that is gone has nothing to keep them for).
 pub fn set_properties(unit: &str, res: &LinuxResources) -> Result<(), CgroupError> {
     let props = resource_properties(Some(res));
     if props.is_empty() {
         return Ok(());
     }
-    let mut client =
-        SystemdClient::new(unit, Vec::new()).map_err(|e| client_err(unit, "update", e))?;
-    client
-        .set_properties(&props)
-        .map_err(|e| client_err(unit, "update", e))
+    let err = |e| client_err(unit, "update", e);
+    let mut conn = connect().map_err(err)?;
+    let mut body = Writer::new();
+    body.string(unit);
+    match manager_call(&mut conn, "GetUnit", "s", body) {
+        Err(DbusError::Method { name, .. }) if name == NO_SUCH_UNIT => return Ok(()),
+        r => r.map_err(err)?,
+    };
+    let mut body = Writer::new();
+    body.string(unit);
+    // runtime: the values last until the unit goes, as the scope does.
+    body.bool(true);
+    body.properties(&props);
+    manager_call(&mut conn, "SetUnitProperties", "sba(sv)", body)
+        .map(drop)
+        .map_err(err)
 }
 
 #[cfg(test)]
@@ -306,11 +397,9 @@ mod tests {
         }))
         .unwrap();
         let props = resource_properties(Some(&res));
-        let get = |k: &str| {
-            props
-                .iter()
-                .find(|p| p.0 == k)
-                .and_then(|p| u64::try_from(&p.1).ok())
+        let get = |k: &str| match props.iter().find(|p| p.0 == k) {
+            Some((_, Value::U64(v))) => Some(*v),
+            _ => None,
         };
         assert_eq!(get("MemoryMax"), Some(67108864));
         assert_eq!(get("MemoryLow"), Some(1048576));
@@ -324,8 +413,6 @@ mod tests {
         )
         .unwrap();
         let props = resource_properties(Some(&unlimited));
-        assert!(props
-            .iter()
-            .all(|p| u64::try_from(&p.1).ok() == Some(u64::MAX)));
+        assert!(props.iter().all(|p| p.1 == Value::U64(u64::MAX)));
     }
 }
