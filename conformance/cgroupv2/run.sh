@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/guest.sh
+. "$here/../lib/guest.sh"
 top=$(cd "$here/../.." && pwd)
 berth=""
 keep=0
@@ -168,26 +170,11 @@ echo "cgroupv2: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1
 
 # --- boot ----------------------------------------------------------------------
 log=$work/console.log
-set +e
-timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 512 -smp 1 \
+run_guest "$log" "$limit" -m 512 \
     -kernel "$kernel" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 quiet" \
-    -nographic -no-reboot -monitor none </dev/null 2>&1 |
-    tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|SKIP|INFO|[0-9]+ passed)'
-qemu_rc=${PIPESTATUS[0]}
-set -e
+    -append "console=ttyS0 panic=-1 quiet"
+qemu_rc=$GUEST_RC
 t2=$(date +%s)
 echo "cgroupv2: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
 
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
-if [[ -z $summary ]]; then
-    echo "cgroupv2: the guest printed no summary (timeout or crash); last lines:" >&2
-    tail -n 30 "$log" >&2
-    exit 1
-fi
-failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
-if ((failed > 0 || passed == 0)); then
-    if ((keep)); then echo "cgroupv2: console log: $log" >&2; fi
-    exit 1
-fi
+guest_verdict "cgroupv2" "$log" "$keep" || exit 1

@@ -21,6 +21,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/guest.sh
+. "$here/../lib/guest.sh"
 top=$(cd "$here/../.." && pwd)
 berth=""
 keep=0
@@ -186,28 +188,13 @@ echo "systemd lane: disks ready in $((t1 - t0))s; booting $kver with systemd" >&
 
 # --- boot ----------------------------------------------------------------------
 log=$run/console.log
-set +e
-timeout --foreground -k 5 "$limit" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 \
+run_guest "$log" "$limit" -m 1024 \
     -kernel "$kernel" -initrd "$initrd" \
     -append "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.show_status=0" \
     -drive "file=$work/base.img,format=raw,if=virtio" \
-    -drive "file=$run/lane.img,format=raw,if=virtio" -snapshot \
-    -nographic -no-reboot -monitor none </dev/null 2>&1 |
-    tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|SKIP|INFO|[0-9]+ passed)'
-qemu_rc=${PIPESTATUS[0]}
-set -e
+    -drive "file=$run/lane.img,format=raw,if=virtio" -snapshot
+qemu_rc=$GUEST_RC
 t2=$(date +%s)
 echo "systemd lane: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
 
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 || true)
-if [[ -z $summary ]]; then
-    echo "systemd lane: the guest printed no summary (timeout or crash); last lines:" >&2
-    tail -n 30 "$log" >&2
-    exit 1
-fi
-failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-passed=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
-if ((failed > 0 || passed == 0)); then
-    if ((keep)); then echo "systemd lane: console log: $log" >&2; fi
-    exit 1
-fi
+guest_verdict "systemd lane" "$log" "$keep" || exit 1
