@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
@@ -21,7 +20,7 @@ use crate::cgroups::{self, CgroupManager};
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
-use crate::state::{self, SavedState, StateDir, Status};
+use crate::state::{self, StateDir, Status};
 use crate::sys;
 
 /// The container's stdio at checkpoint time (as runc's descriptors.json:
@@ -780,22 +779,7 @@ fn restore_in(
     work: Option<&Path>,
 ) -> Result<Container> {
     let spec = &bundle.spec;
-    let ns = crate::namespaces::NamespacePlan::from_spec(spec);
-    let mut saved = SavedState {
-        id: opts.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.path.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339(SystemTime::now()),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup_paths: HashMap::new(),
-        own_pid_namespace: ns.own_pid,
-        hooks: spec.hooks().clone(),
-        terminal: false,
-        systemd_unit: None,
-    };
+    let mut saved = crate::container::initial_state(&opts.id, bundle);
     // Published with its config and state.json, as create does.
     let dir = StateDir::create(&opts.root, &opts.id, |d| {
         d.save_config(&bundle.raw_config)?;

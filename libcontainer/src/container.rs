@@ -218,31 +218,6 @@ impl ContainerBuilder {
         }
     }
 
-    /// What state.json says while create runs (pid 0: creating).
-    fn initial_state(&self, bundle: &Bundle) -> SavedState {
-        let spec = &bundle.spec;
-        let ns = NamespacePlan::from_spec(spec);
-        SavedState {
-            id: self.id.clone(),
-            pid: 0,
-            pid_start_time: 0,
-            bundle: bundle.path.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: state::rfc3339(SystemTime::now()),
-            owner: String::new(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup_paths: HashMap::new(),
-            own_pid_namespace: ns.own_pid,
-            hooks: spec.hooks().clone(),
-            terminal: spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.terminal())
-                .unwrap_or(false),
-            systemd_unit: None,
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn create_in(
         &self,
@@ -254,7 +229,7 @@ impl ContainerBuilder {
         wait_for_start: bool,
         t0: Instant,
     ) -> Result<SavedState> {
-        let mut saved = self.initial_state(bundle);
+        let mut saved = initial_state(&self.id, bundle);
         // Published with its config and state.json, so nobody finds the
         // directory without them.
         let dir: &StateDir = guard
@@ -971,4 +946,30 @@ fn has_poststart(hooks: &Option<oci_spec::runtime::Hooks>) -> bool {
         .as_ref()
         .and_then(|h| h.poststart().as_ref())
         .is_some_and(|p| !p.is_empty())
+}
+
+/// What state.json says while a container is being made (pid 0:
+/// creating), by create or restore.
+pub(crate) fn initial_state(id: &str, bundle: &Bundle) -> SavedState {
+    let spec = &bundle.spec;
+    let ns = NamespacePlan::from_spec(spec);
+    SavedState {
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339(SystemTime::now()),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_paths: HashMap::new(),
+        own_pid_namespace: ns.own_pid,
+        hooks: spec.hooks().clone(),
+        terminal: spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false),
+        systemd_unit: None,
+    }
 }
