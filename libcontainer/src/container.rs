@@ -149,8 +149,9 @@ impl ContainerBuilder {
         let bundle = Bundle::load(&self.bundle)?;
         // A foreground run needs the start gate only to run poststart hooks
         // after execve; without them init goes straight on.
-        let wait_for_start =
-            wait_for_start && (!self.gate_only_for_poststart || has_poststart(bundle.spec.hooks()));
+        let wait_for_start = wait_for_start
+            && (!self.gate_only_for_poststart
+                || hooks::has(bundle.spec.hooks().as_ref(), HookKind::Poststart));
         // Checked before anything exists.
         let scope = if self.systemd_cgroup {
             crate::cgroups::systemd::check_available()?;
@@ -435,7 +436,7 @@ impl ContainerBuilder {
                 _ => None,
             };
             drop(ours);
-            if has_poststart(&container.saved.hooks) {
+            if hooks::has(container.saved.hooks.as_ref(), HookKind::Poststart) {
                 if let Err(e) = container.start() {
                     let _ = container.delete(true);
                     return Err(e);
@@ -761,7 +762,7 @@ impl Container {
                 self.wrong_status(Status::Stopped, "the container process exited before start")
             );
         }
-        if has_poststart(&self.saved.hooks) {
+        if hooks::has(self.saved.hooks.as_ref(), HookKind::Poststart) {
             self.wait_for_exec(&mut file);
         }
         tracing::debug!(
@@ -938,14 +939,6 @@ pub fn exit_code(status: libc::c_int) -> i32 {
     } else {
         1
     }
-}
-
-/// Whether the config has poststart hooks (they run once init has execed).
-fn has_poststart(hooks: &Option<oci_spec::runtime::Hooks>) -> bool {
-    hooks
-        .as_ref()
-        .and_then(|h| h.poststart().as_ref())
-        .is_some_and(|p| !p.is_empty())
 }
 
 /// What state.json says while a container is being made (pid 0:

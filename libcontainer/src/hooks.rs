@@ -64,6 +64,13 @@ pub fn hooks_of(spec: &Spec, kind: HookKind) -> Vec<Hook> {
     list_of(spec.hooks().as_ref(), kind)
 }
 
+/// Whether `hooks` has at least one hook of `kind`.
+pub fn has(hooks: Option<&Hooks>, kind: HookKind) -> bool {
+    hooks
+        .and_then(|h| kind.list(h).as_ref())
+        .is_some_and(|l| !l.is_empty())
+}
+
 fn list_of(hooks: Option<&Hooks>, kind: HookKind) -> Vec<Hook> {
     hooks.and_then(|h| kind.list(h).clone()).unwrap_or_default()
 }

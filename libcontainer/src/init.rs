@@ -457,8 +457,8 @@ fn set_up_container(plan: &InitPlan, chan: &mut Channel, ns: &NamespacePlan) -> 
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hook_state =
         |status: &str| hooks::state_json(&plan.id, status, init_pid, &plan.bundle, &annotations);
-    let runtime_hooks = !hooks::hooks_of(spec, HookKind::Prestart).is_empty()
-        || !hooks::hooks_of(spec, HookKind::CreateRuntime).is_empty();
+    let runtime_hooks = hooks::has(spec.hooks().as_ref(), HookKind::Prestart)
+        || hooks::has(spec.hooks().as_ref(), HookKind::CreateRuntime);
     if runtime_hooks {
         chan.send(&FromChild::RunRuntimeHooks)
             .map_err(io_step("ask for createRuntime hooks"))?;

@@ -37,10 +37,11 @@ impl Intermediate {
         }
     }
 
-    /// Kills the intermediate process (init is killed by the caller).
-    fn kill(&self) {
-        if !matches!(self, Intermediate::Direct(..)) {
-            let _ = sys::kill(self.pid(), libc::SIGKILL);
+    /// Init's pid when it is known from the clone itself (no intermediate).
+    fn known_init(&self) -> Option<libc::pid_t> {
+        match self {
+            Intermediate::Direct(pid, _) => Some(*pid),
+            _ => None,
         }
     }
 
@@ -140,12 +141,7 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             match make_cgroup(ctx) {
                 Ok(c) => created = Some(c),
                 Err(e) => {
-                    if let Intermediate::Direct(pid, _) = intermediate {
-                        let _ = sys::kill(pid, libc::SIGKILL);
-                        let _ = sys::waitpid(pid, 0);
-                    }
-                    intermediate.kill();
-                    intermediate.reap();
+                    abandon(intermediate.known_init(), intermediate);
                     return Err(e);
                 }
             }
@@ -189,16 +185,24 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
                         tracing::warn!("{e}");
                     }
                 }
-                if let Some(pid) = init_pid {
-                    let _ = sys::kill(pid, libc::SIGKILL);
-                    let _ = sys::waitpid(pid, 0);
-                }
-                intermediate.kill();
-                intermediate.reap();
+                abandon(init_pid, intermediate);
                 return Err(err);
             }
         }
     }
+}
+
+/// Tears down a launch that failed: init, when it exists, and the
+/// intermediate process (which, for a direct clone, is init itself).
+fn abandon(init_pid: Option<libc::pid_t>, intermediate: Intermediate) {
+    if let Some(pid) = init_pid {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, 0);
+    }
+    if !matches!(intermediate, Intermediate::Direct(..)) {
+        let _ = sys::kill(intermediate.pid(), libc::SIGKILL);
+    }
+    intermediate.reap();
 }
 
 /// Starts the intermediate process (an in-process clone, or the helper
@@ -370,9 +374,8 @@ fn converse(
     let mut init_pid = None;
     // Init cloned straight from here: its pid is known, not reported.
     let mut known = match intermediate {
-        Intermediate::Direct(pid, false) => Some(FromChild::InitPid(*pid)),
         Intermediate::Direct(pid, true) => Some(FromChild::InitPidInCgroup(*pid)),
-        _ => None,
+        _ => intermediate.known_init().map(FromChild::InitPid),
     };
     loop {
         let msg = match known.take() {
