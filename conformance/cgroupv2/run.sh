@@ -6,8 +6,8 @@
 #
 # Usage: conformance/cgroupv2/run.sh [--berth PATH] [--keep] [--timeout SECONDS]
 #   --berth PATH   the berth to test, static or dynamic (its libraries are
-#                  copied; default: a static release build made here with
-#                  +crt-static and Debian's libseccomp.a)
+#                  copied; default: the static release build of
+#                  scripts/build-release.sh)
 #   --keep         keep the work directory (initramfs, console log)
 #   --timeout S    stop the guest after S seconds (default 300)
 # Needs root only to install missing packages (qemu-system-x86,
@@ -33,21 +33,7 @@ done
 t0=$(date +%s)
 
 # --- packages --------------------------------------------------------------
-PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static iproute2 cpio xz-utils jq)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    [[ $(id -u) -eq 0 ]] || { echo "cgroupv2: missing ${missing[*]}; run as root" >&2; exit 1; }
-    echo "cgroupv2: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
-    if ! apt_get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt_get update -q >&2
-        apt_get install -y -q --no-install-recommends "${missing[@]}" >&2
-    fi
-fi
+ensure_packages "cgroupv2" qemu-system-x86 linux-image-amd64 busybox-static iproute2 cpio xz-utils jq
 
 # The newest Debian kernel installed, with its modules.
 kernel=$(ls -1 /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n1)
@@ -58,11 +44,7 @@ modules=/lib/modules/$kver
 
 # --- berth -----------------------------------------------------------------
 if [[ -z $berth ]]; then
-    echo "cgroupv2: building a static berth" >&2
-    (cd "$top" && RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
-        LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
-        ${CARGO:-cargo} build --release -q -p berth-runtime --target x86_64-unknown-linux-gnu)
-    berth=$top/target/x86_64-unknown-linux-gnu/release/berth
+    berth=$(release_berth "cgroupv2" "$top")
 fi
 [[ -x $berth ]] || { echo "cgroupv2: $berth is not executable" >&2; exit 1; }
 
@@ -77,13 +59,6 @@ for applet in $(/bin/busybox --list); do
     [[ $applet == busybox || $applet == */* ]] && continue
     ln -sf busybox "$root/bin/$applet"
 done
-# copy_libs BINARY: the shared libraries BINARY needs, at their paths.
-copy_libs() {
-    ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' | while read -r lib; do
-        mkdir -p "$root$(dirname "$lib")"
-        cp -L "$lib" "$root$lib"
-    done
-}
 # A dynamic berth (the debug build `make test` has) goes in with its
 # libraries, without its debug info.
 if command -v strip >/dev/null; then
@@ -91,7 +66,7 @@ if command -v strip >/dev/null; then
 else
     cp "$berth" "$root/bin/berth"
 fi
-copy_libs "$berth"
+copy_libs "$root" "$berth"
 cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"
 
@@ -116,7 +91,7 @@ done
 # iproute2's rdma (for `rdma link add`), with its libraries.
 if command -v rdma >/dev/null; then
     cp "$(command -v rdma)" "$root/bin/rdma"
-    copy_libs "$(command -v rdma)"
+    copy_libs "$root" "$(command -v rdma)"
 fi
 
 # The bundle: a busybox rootfs and a config template (init.sh fills in the

@@ -9,8 +9,8 @@
 #
 # Usage: conformance/criu/run.sh [--berth PATH] [--keep] [--timeout SECONDS]
 #   --berth PATH   the berth to test, static or dynamic (its libraries are
-#                  copied; default: a static release build made here, as the
-#                  cgroup v2 lane does)
+#                  copied; default: the static release build of
+#                  scripts/build-release.sh)
 #   --keep         keep the work directory (initramfs, console log)
 #   --timeout S    stop the guest after S seconds (default 300)
 # Needs root only to install missing packages (qemu-system-x86,
@@ -36,21 +36,7 @@ done
 t0=$(date +%s)
 
 # --- packages --------------------------------------------------------------
-PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static criu cpio tar gzip xz-utils kmod jq)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    [[ $(id -u) -eq 0 ]] || { echo "criu lane: missing ${missing[*]}; run as root" >&2; exit 1; }
-    echo "criu lane: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
-    if ! apt_get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt_get update -q >&2
-        apt_get install -y -q --no-install-recommends "${missing[@]}" >&2
-    fi
-fi
+ensure_packages "criu lane" qemu-system-x86 linux-image-amd64 busybox-static criu cpio tar gzip xz-utils kmod jq
 
 # Debian 12's own kernel (6.1), the one its criu works with.
 kernel=$(ls -1 /boot/vmlinuz-6.1.*-amd64 2>/dev/null | sort -V | tail -n1)
@@ -63,11 +49,7 @@ criu=$(command -v criu || echo /usr/sbin/criu)
 
 # --- berth -----------------------------------------------------------------
 if [[ -z $berth ]]; then
-    echo "criu lane: building a static berth" >&2
-    (cd "$top" && RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
-        LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
-        ${CARGO:-cargo} build --release -q -p berth-runtime --target x86_64-unknown-linux-gnu)
-    berth=$top/target/x86_64-unknown-linux-gnu/release/berth
+    berth=$(release_berth "criu lane" "$top")
 fi
 [[ -x $berth ]] || { echo "criu lane: $berth is not executable" >&2; exit 1; }
 
@@ -82,26 +64,19 @@ for applet in $(/bin/busybox --list); do
     [[ $applet == busybox || $applet == */* ]] && continue
     ln -sf busybox "$root/bin/$applet"
 done
-# copy_libs BINARY: the shared libraries BINARY needs, at their paths.
-copy_libs() {
-    ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' | while read -r lib; do
-        mkdir -p "$root$(dirname "$lib")"
-        cp -L "$lib" "$root$lib"
-    done
-}
 if command -v strip >/dev/null; then
     strip -o "$root/bin/berth" "$berth"
 else
     cp "$berth" "$root/bin/berth"
 fi
-copy_libs "$berth"
+copy_libs "$root" "$berth"
 # criu, and the GNU tar and gzip it runs to save and restore tmpfs mounts
 # (busybox's lack the options it passes); /usr/bin comes first in PATH.
 cp "$criu" "$root/usr/sbin/criu"
-copy_libs "$criu"
+copy_libs "$root" "$criu"
 for tool in tar gzip; do
     cp "$(command -v $tool)" "$root/usr/bin/$tool"
-    copy_libs "$(command -v $tool)"
+    copy_libs "$root" "$(command -v $tool)"
 done
 cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"

@@ -1,7 +1,8 @@
 # Shared by the QEMU lanes (cgroupv2, systemd, criu): boot a guest under TCG
 # with a serial console, show its check lines as they come, and turn its
 # closing "N passed, N failed" line into the lane's exit status.
-# Source it, then: run_guest LOG LIMIT QEMU_ARGS...; guest_verdict NAME LOG KEEP
+# Source it, then: ensure_packages, release_berth, copy_libs to build the
+# guest; run_guest LOG LIMIT QEMU_ARGS...; guest_verdict NAME LOG KEEP.
 
 # run_guest LOG LIMIT QEMU_ARGS...: boots qemu-system-x86_64 (one vCPU) with
 # QEMU_ARGS, stopped after LIMIT seconds; the console goes to LOG. Sets
@@ -34,4 +35,41 @@ guest_verdict() {
         if ((keep)); then echo "$name: console log: $log" >&2; fi
         return 1
     fi
+}
+
+# ensure_packages NAME PKG...: installs the Debian packages that are
+# missing (as root, with apt; an update only when the first try fails).
+ensure_packages() {
+    local name=$1 p missing=()
+    shift
+    for p in "$@"; do
+        dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    [[ $(id -u) -eq 0 ]] || { echo "$name: missing ${missing[*]}; run as root" >&2; return 1; }
+    echo "$name: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        apt-get -o DPkg::Lock::Timeout=900 update -q >&2
+        apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}" >&2
+    fi
+}
+
+# release_berth NAME TOP: builds the static release berth of the tree TOP
+# (scripts/build-release.sh) and prints its path.
+release_berth() {
+    echo "$1: building a static berth" >&2
+    (cd "$2" && scripts/build-release.sh -q >&2) || return 1
+    echo "$2/target/release/berth"
+}
+
+# copy_libs ROOT BINARY: copies the shared libraries BINARY needs into ROOT
+# at their paths (none for a static binary, for which ldd fails).
+copy_libs() {
+    local root=$1 lib
+    { ldd "$2" 2>/dev/null || true; } | awk '/=> \//{print $3} /^[ \t]*\/lib/{print $1}' |
+        while read -r lib; do
+            mkdir -p "$root$(dirname "$lib")"
+            cp -L "$lib" "$root$lib"
+        done
 }

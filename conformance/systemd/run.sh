@@ -39,20 +39,7 @@ t0=$(date +%s)
 [[ $(id -u) -eq 0 ]] || { echo "systemd lane: run as root (debootstrap, mkfs)" >&2; exit 1; }
 
 # --- packages --------------------------------------------------------------
-PACKAGES=(qemu-system-x86 linux-image-amd64 debootstrap e2fsprogs busybox-static jq cpio xz-utils)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "systemd lane: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt_get() { apt-get -o DPkg::Lock::Timeout=900 "$@"; }
-    if ! apt_get install -y -q --no-install-recommends "${missing[@]}" >&2; then
-        apt_get update -q >&2
-        apt_get install -y -q --no-install-recommends "${missing[@]}" >&2
-    fi
-fi
+ensure_packages "systemd lane" qemu-system-x86 linux-image-amd64 debootstrap e2fsprogs busybox-static jq cpio xz-utils
 kernel=$(ls -1 /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n1)
 [[ -n $kernel ]] || { echo "systemd lane: no /boot/vmlinuz-*-amd64" >&2; exit 1; }
 kver=${kernel#/boot/vmlinuz-}
