@@ -306,6 +306,12 @@ WHY_FAST = [
     "- **Overlap.** On cgroup v1 the container's cgroup is made and its limits written "
     "while init mounts its rootfs; on v2 init is born in its cgroup (clone3 "
     "CLONE_INTO_CGROUP).",
+    "- **No RCU grace period to join a v1 cgroup.** Writing a pid to `cgroup.procs` "
+    "takes the kernel's global threadgroup lock, whose first writer after a quiet spell "
+    "waits out an RCU grace period: 5 to 15 ms here, on every `create` and `exec` of "
+    "runc and crun. Init instead writes \"0\" to each hierarchy's `tasks` file (fds "
+    "the runtime opened): moving only the calling thread skips that lock, and takes "
+    "about 40 \u00b5s.",
     "- **No start gate for a foreground `run`** unless poststart hooks need one: init "
     "goes from ready to execve without waiting on the exec FIFO.",
     "- **Compiled seccomp filters are cached** under the state root, keyed by the "

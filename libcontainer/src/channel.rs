@@ -23,10 +23,14 @@ pub enum ToChild {
     Plan(Box<InitPlan>),
     /// The uid/gid maps of the new user namespace are written.
     MappingsWritten,
-    /// Init is in its cgroup (its host pid is given): go on with the setup.
+    /// Init's cgroup is ready (its host pid is given): go on with the setup.
     Continue {
         /// Init's pid in the runtime's pid namespace (for hook states).
         init_pid: i32,
+        /// cgroup v1 `tasks` files init moves itself into by writing "0"
+        /// (named for errors); their fds follow, one SCM_RIGHTS message
+        /// each. Empty when the runtime moved init.
+        join_tasks: Vec<String>,
     },
     /// The prestart and createRuntime hooks ran.
     HooksDone,

@@ -410,15 +410,34 @@ fn container_init(
 
 /// The container's own environment (create only; exec joins it): rootfs,
 /// createRuntime and createContainer hooks, hostname and domainname.
-/// Waits until the runtime has put us in our cgroup; returns our host pid.
+/// Waits until our cgroup is ready and we are in it; returns our host pid.
 fn wait_for_cgroup(chan: &mut Channel) -> Res<i32> {
-    match chan.recv::<ToChild>() {
-        Ok(Some(ToChild::Continue { init_pid })) => Ok(init_pid),
-        _ => Err(ChildError::runtime_gone(
-            "init",
-            "runtime went away before the cgroup was ready",
-        )),
+    let (init_pid, join_tasks) = match chan.recv::<ToChild>() {
+        Ok(Some(ToChild::Continue {
+            init_pid,
+            join_tasks,
+        })) => (init_pid, join_tasks),
+        _ => {
+            return Err(ChildError::runtime_gone(
+                "init",
+                "runtime went away before the cgroup was ready",
+            ))
+        }
+    };
+    // cgroup v1: "0" in `tasks` moves the writing thread alone, which the
+    // kernel does without the global threadgroup lock whose first writer
+    // waits out an RCU grace period (milliseconds) — the lock a pid written
+    // to cgroup.procs by the runtime takes. We are single-threaded, so the
+    // thread is the whole process.
+    for path in join_tasks {
+        let mut byte = [0u8; 1];
+        let (_, fd) = sys::recv_fd(chan.stream().as_fd(), &mut byte)
+            .map_err(|e| ChildError::io(format!("receive {path}"), &e))?;
+        let fd = fd.ok_or_else(|| ChildError::msg(path.clone(), "fd missing"))?;
+        std::io::Write::write_all(&mut std::fs::File::from(fd), b"0")
+            .map_err(|e| ChildError::io(format!("join cgroup: write 0 to {path}"), &e))?;
     }
+    Ok(init_pid)
 }
 
 /// The container's own environment (create only; exec joins it). The

@@ -402,19 +402,28 @@ fn converse(
                         pid,
                         "init was born in its cgroup (clone3 CLONE_INTO_CGROUP)"
                     );
-                } else if created.is_some() {
-                    tracing::debug!(pid, "moving init into its cgroup (cgroup.procs)");
                 }
                 let to_move = created.filter(|_| !born_in_cgroup);
-                if let Err(e) = place_in_cgroup(ctx, to_move, pid) {
-                    return Err((init_pid, prefer_child_error(chan, e)));
-                }
+                let join_tasks = match place_in_cgroup(ctx, to_move, pid) {
+                    Ok(files) => files,
+                    Err(e) => return Err((init_pid, prefer_child_error(chan, e))),
+                };
                 if !plan.exec {
                     crate::netdev::move_in(&plan.spec, pid).map_err(|e| (init_pid, e))?;
                     moved_devices.set(true);
                 }
                 crate::fault::point("launch:after-init-pid");
-                if let Err(e) = chan.send(&ToChild::Continue { init_pid: pid }) {
+                let resume = chan
+                    .send(&ToChild::Continue {
+                        init_pid: pid,
+                        join_tasks: join_tasks.iter().map(|(p, _)| p.clone()).collect(),
+                    })
+                    .and_then(|()| {
+                        join_tasks.iter().try_for_each(|(_, fd)| {
+                            sys::send_fd(chan.stream().as_fd(), b"t", fd.as_fd())
+                        })
+                    });
+                if let Err(e) = resume {
                     let e = Error::sys("resume init", e);
                     return Err((init_pid, prefer_child_error(chan, e)));
                 }
@@ -626,28 +635,55 @@ fn make_cgroup(ctx: &LaunchContext<'_>) -> Result<Option<CgroupManager>> {
     Ok(created)
 }
 
+/// Puts init in its cgroup. On cgroup v1 the runtime only opens each
+/// hierarchy's `tasks` file and returns them (path, fd): init writes "0"
+/// to them itself (see `init::wait_for_cgroup` for why). Directories
+/// without one (cgroup v2) get init's pid in cgroup.procs from here.
 fn place_in_cgroup(
     ctx: &LaunchContext<'_>,
     created: Option<&CgroupManager>,
     pid: libc::pid_t,
-) -> Result<()> {
-    if let Some(cgroup) = created {
-        cgroup.add_process(pid)?;
-    }
+) -> Result<Vec<(String, OwnedFd)>> {
     if let CgroupSetup::Systemd(start) = &ctx.cgroup {
         if let Some(start) = start.borrow_mut().take() {
             let scope = start(pid)?;
             scope.apply(ctx.resources)?;
         }
     }
-    let joined = match &ctx.cgroup {
-        CgroupSetup::Join(paths) => Some(*paths),
-        _ => None,
-    };
-    for dir in joined.iter().flat_map(|m| m.values()) {
-        let procs = dir.join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string())
-            .map_err(|e| Error::sys(format!("join cgroup {}", dir.display()), e))?;
+    let mut dirs: Vec<&Path> = created.map(CgroupManager::unique_dirs).unwrap_or_default();
+    if let CgroupSetup::Join(paths) = &ctx.cgroup {
+        dirs.extend(paths.values().map(PathBuf::as_path));
+        dirs.sort();
+        dirs.dedup();
     }
-    Ok(())
+    let mut join_tasks = Vec::new();
+    for dir in dirs {
+        let tasks = dir.join("tasks");
+        match std::ffi::CString::new(tasks.as_os_str().as_encoded_bytes()) {
+            Ok(c) => match sys::open(&c, libc::O_WRONLY, 0) {
+                Ok(fd) => {
+                    tracing::debug!(pid, "init joins {} itself (writes 0)", tasks.display());
+                    join_tasks.push((tasks.display().to_string(), fd));
+                    continue;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    return Err(Error::sys(format!("open {}", tasks.display()), e));
+                }
+            },
+            Err(e) => return Err(Error::sys("cgroup path", std::io::Error::other(e))),
+        }
+        let procs = dir.join("cgroup.procs");
+        tracing::debug!(pid, "moving init into its cgroup (cgroup.procs)");
+        std::fs::write(&procs, pid.to_string()).map_err(|e| {
+            Error::sys(
+                format!(
+                    "move init into its cgroup: write {pid} to {}",
+                    procs.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    Ok(join_tasks)
 }

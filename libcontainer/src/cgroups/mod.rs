@@ -389,6 +389,14 @@ impl CgroupManager {
         ))
     }
 
+    /// The cgroup's directories, each once (v1 controllers may share one).
+    pub fn unique_dirs(&self) -> Vec<&Path> {
+        unique_dirs(&self.dirs)
+            .into_iter()
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
     /// Moves a process into the cgroup (every hierarchy).
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         for dir in unique_dirs(&self.dirs) {
