@@ -300,6 +300,12 @@ WHY_FAST = [
     "Dependencies are kept small for the same reason (config errors find their JSON "
     "path by rescanning the text instead of a second, path-tracking copy of every "
     "deserializer; rtnetlink and D-Bus are hand-built for the few messages berth sends).",
+    "- **Hot code laid out together.** The kernel maps a binary's text by whole "
+    "page-cache folios or 64 KiB fault-around windows, so code spread over the file "
+    "maps most of it. The release link follows `scripts/symbol-order/berth.order`, the "
+    "functions a container's lifecycle enters in the order it enters them (recorded with "
+    "breakpoints by `scripts/symbol-order.sh`): about 800 KiB of the 2.8 MiB of code, in "
+    "one run. Peak RSS of `create` went from 3.3 to 1.6 MiB.",
     "- **No intermediate process on the common path.** When a container joins no "
     "namespace and has no user or time namespace, init is cloned straight into its "
     "namespaces; otherwise an intermediate process joins and unshares first.",
