@@ -145,7 +145,12 @@ fn path_in_root(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> std::io::Result<Opt
 /// The bundle's rules on mount destinations, applied to where mount `i`
 /// really lands: a symlink in the image can lead a harmless destination
 /// (`/p/kernel`, `/p -> /proc/sys`) into /proc or onto the root.
-fn check_landing(root: BorrowedFd<'_>, target: BorrowedFd<'_>, i: usize, m: &Mount) -> Res {
+fn check_landing(
+    root: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    i: usize,
+    m: &Mount,
+) -> Res<PathBuf> {
     let field = || format!("mounts[{i}].destination");
     let Some(landing) = step(field, path_in_root(root, target))? else {
         return Err(ChildError::msg(
@@ -162,7 +167,38 @@ fn check_landing(root: BorrowedFd<'_>, target: BorrowedFd<'_>, i: usize, m: &Mou
                 landing.display()
             ),
         )
-    })
+    })?;
+    Ok(landing)
+}
+
+/// Opens the mount just made on `target`: by the path `target` was found at
+/// (`landing`, free of symlinks and `..`) with every symlink refused, and
+/// only if what it finds is the root of a mount other than `target`'s. A
+/// directory renamed or a symlink planted in the rootfs since the mount
+/// cannot redirect what is then applied through the descriptor (remount
+/// flags, mount attributes, propagation, tmpcopyup).
+fn reopen_mount(
+    root: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    landing: &Path,
+    flags: libc::c_int,
+) -> std::io::Result<OwnedFd> {
+    let top = path::open_in_root_no_symlinks(root, landing, flags)?;
+    match (
+        sys::mount_position(target),
+        sys::mount_position(top.as_fd()),
+    ) {
+        (Ok((below, _)), Ok((above, is_root))) if above == below || !is_root => {
+            Err(std::io::Error::other(format!(
+                "{} is no longer the mount just made (the rootfs changed meanwhile)",
+                landing.display()
+            )))
+        }
+        // Kernels before 5.8 cannot tell: the symlink refusal stays.
+        (Err(e), _) | (_, Err(e)) if e.raw_os_error() == Some(libc::ENOSYS) => Ok(top),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        _ => Ok(top),
+    }
 }
 
 fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount) -> Res {
@@ -172,8 +208,8 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
     let typ = m.typ().clone().unwrap_or_default();
     if typ == "cgroup" {
         let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
-        check_landing(root, target.as_fd(), i, m)?;
-        return mount_cgroup(ctx, root, target, dest, &opts);
+        let landing = check_landing(root, target.as_fd(), i, m)?;
+        return mount_cgroup(ctx, root, target, &landing, &opts);
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
     let target = if opts.is_bind() {
@@ -191,7 +227,8 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
         path::mkdir_all_in_root(root, dest, 0o755)
     };
     let target = step(what, target)?;
-    check_landing(root, target.as_fd(), i, m)?;
+    let landing = check_landing(root, target.as_fd(), i, m)?;
+    let reopen = |flags| step(what, reopen_mount(root, target.as_fd(), &landing, flags));
     let target_path = fd_path(target.as_fd());
     let src_c = step(what, cstr(&source))?;
     if opts.is_bind() {
@@ -212,15 +249,14 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
             // The fd still names the directory under the new mount: reopen.
-            let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
-            remount(&top, extra, what)?;
+            remount(&reopen(libc::O_PATH)?, extra, what)?;
         }
     } else {
         // tmpcopyup: keep a handle on the directory the tmpfs will cover.
         let lower = if opts.copy_up && typ == "tmpfs" {
             Some(step(
                 what,
-                open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY),
+                sys::openat(target.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0),
             )?)
         } else {
             None
@@ -247,21 +283,17 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
                         None,
                     ),
                 )?;
-                let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
-                remount(&top, opts.flags, what)?;
+                remount(&reopen(libc::O_PATH)?, opts.flags, what)?;
             }
             r => step(what, r)?,
         }
         if let Some(lower) = lower {
-            let upper = step(
-                what,
-                open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY),
-            )?;
+            let upper = reopen(libc::O_RDONLY | libc::O_DIRECTORY)?;
             step(what, copy_up(&lower, &upper))?;
         }
     }
     if opts.has_attr_changes() {
-        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        let top = reopen(libc::O_PATH)?;
         if opts.recursive_set != 0 || opts.recursive_clr != 0 {
             let attr = sys::MountAttr {
                 attr_set: opts.recursive_set,
@@ -279,7 +311,7 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
         }
     }
     if !opts.propagation.is_empty() {
-        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        let top = reopen(libc::O_PATH)?;
         for p in &opts.propagation {
             step(
                 what,
@@ -369,6 +401,7 @@ fn mount_cgroup(
     ctx: &RootfsContext<'_>,
     root: BorrowedFd<'_>,
     target: OwnedFd,
+    // Where the target was found (no symlinks): see reopen_mount.
     dest: &Path,
     opts: &mount_options::ParsedOptions,
 ) -> Res {
@@ -397,7 +430,7 @@ fn mount_cgroup(
         mount_hierarchy(ctx, root, h, &t, &sub, opts.flags)?;
     }
     if opts.flags & libc::MS_RDONLY != 0 {
-        let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+        let top = step(what, reopen_mount(root, target.as_fd(), dest, libc::O_PATH))?;
         remount(&top, opts.flags & !libc::MS_BIND, what)?;
     }
     Ok(())
@@ -435,7 +468,7 @@ fn mount_hierarchy(
             None,
         ),
     )?;
-    let top = step(what, open_in_root(root, dest, libc::O_PATH))?;
+    let top = step(what, reopen_mount(root, target.as_fd(), dest, libc::O_PATH))?;
     remount(&top, flags & !(libc::MS_BIND | libc::MS_REC), what)
 }
 
@@ -648,4 +681,99 @@ fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Res {
     }
     let mut file = std::fs::File::from(fd);
     step(what, std::io::Write::write_all(&mut file, value.as_bytes()))
+}
+
+#[cfg(test)]
+mod reopen_tests {
+    use super::*;
+
+    /// Runs `f` on a thread of its own in a private mount namespace (the
+    /// thread's mounts go with it), as root; skips otherwise.
+    fn in_private_mount_ns(f: impl FnOnce(&Path) + Send + 'static) {
+        if sys::effective_ids().0 != 0 {
+            eprintln!("skipped: needs root to mount");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("berth-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.clone();
+        let result = std::thread::spawn(move || {
+            sys::unshare(libc::CLONE_NEWNS).unwrap();
+            sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).unwrap();
+            f(&d);
+        })
+        .join();
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    fn mount_tmpfs_on(target: &OwnedFd) {
+        sys::mount(
+            Some(c"tmpfs"),
+            &fd_path(target.as_fd()),
+            Some(c"tmpfs"),
+            0,
+            None,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_new_mount_is_found_where_it_was_made() {
+        in_private_mount_ns(|dir| {
+            let root_path = dir.join("root-found");
+            std::fs::create_dir_all(root_path.join("p/a")).unwrap();
+            let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
+            let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
+            mount_tmpfs_on(&target);
+            let top = reopen_mount(
+                root.as_fd(),
+                target.as_fd(),
+                Path::new("/p/a"),
+                libc::O_PATH,
+            )
+            .unwrap();
+            let (id, is_root) = sys::mount_position(top.as_fd()).unwrap();
+            assert!(is_root);
+            assert_ne!(id, sys::mount_position(target.as_fd()).unwrap().0);
+        });
+    }
+
+    #[test]
+    fn a_path_changed_after_the_mount_is_refused() {
+        in_private_mount_ns(|dir| {
+            let root_path = dir.join("root-swapped");
+            for d in ["p/a", "elsewhere/a"] {
+                std::fs::create_dir_all(root_path.join(d)).unwrap();
+            }
+            let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
+            let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
+            mount_tmpfs_on(&target);
+            // A symlink where a directory of the path was: refused (ELOOP)
+            // instead of followed to another directory.
+            std::fs::rename(root_path.join("p"), root_path.join("p-old")).unwrap();
+            std::os::unix::fs::symlink("elsewhere", root_path.join("p")).unwrap();
+            let err = reopen_mount(
+                root.as_fd(),
+                target.as_fd(),
+                Path::new("/p/a"),
+                libc::O_PATH,
+            )
+            .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+            // A plain directory in its place: not the mount, refused.
+            std::fs::remove_file(root_path.join("p")).unwrap();
+            std::fs::create_dir_all(root_path.join("p/a")).unwrap();
+            let err = reopen_mount(
+                root.as_fd(),
+                target.as_fd(),
+                Path::new("/p/a"),
+                libc::O_PATH,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("no longer the mount"), "{err}");
+        });
+    }
 }
