@@ -709,32 +709,30 @@ mod reopen_tests {
         }
     }
 
-    fn mount_tmpfs_on(target: &OwnedFd) {
-        sys::mount(
-            Some(c"tmpfs"),
-            &fd_path(target.as_fd()),
-            Some(c"tmpfs"),
-            0,
-            None,
-        )
-        .unwrap();
+    /// A root at `dir/name` holding `dirs`, with a tmpfs mounted on its
+    /// /p/a: (root, target) descriptors.
+    fn root_with_mount_on_p_a(dir: &Path, name: &str, dirs: &[&str]) -> (OwnedFd, OwnedFd) {
+        let root_path = dir.join(name);
+        for d in dirs.iter().chain(&["p/a"]) {
+            std::fs::create_dir_all(root_path.join(d)).unwrap();
+        }
+        let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
+        let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
+        let tmpfs = Some(c"tmpfs");
+        sys::mount(tmpfs, &fd_path(target.as_fd()), tmpfs, 0, None).unwrap();
+        (root, target)
+    }
+
+    fn reopen_p_a(root: &OwnedFd, target: &OwnedFd) -> std::io::Result<OwnedFd> {
+        let p_a = Path::new("/p/a");
+        reopen_mount(root.as_fd(), target.as_fd(), p_a, libc::O_PATH)
     }
 
     #[test]
     fn the_new_mount_is_found_where_it_was_made() {
         in_private_mount_ns(|dir| {
-            let root_path = dir.join("root-found");
-            std::fs::create_dir_all(root_path.join("p/a")).unwrap();
-            let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
-            let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
-            mount_tmpfs_on(&target);
-            let top = reopen_mount(
-                root.as_fd(),
-                target.as_fd(),
-                Path::new("/p/a"),
-                libc::O_PATH,
-            )
-            .unwrap();
+            let (root, target) = root_with_mount_on_p_a(dir, "root-found", &[]);
+            let top = reopen_p_a(&root, &target).unwrap();
             let (id, is_root) = sys::mount_position(top.as_fd()).unwrap();
             assert!(is_root);
             assert_ne!(id, sys::mount_position(target.as_fd()).unwrap().0);
@@ -744,35 +742,18 @@ mod reopen_tests {
     #[test]
     fn a_path_changed_after_the_mount_is_refused() {
         in_private_mount_ns(|dir| {
+            let (root, target) = root_with_mount_on_p_a(dir, "root-swapped", &["elsewhere/a"]);
             let root_path = dir.join("root-swapped");
-            for d in ["p/a", "elsewhere/a"] {
-                std::fs::create_dir_all(root_path.join(d)).unwrap();
-            }
-            let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
-            let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
-            mount_tmpfs_on(&target);
             // A symlink where a directory of the path was: refused (ELOOP)
             // instead of followed to another directory.
             std::fs::rename(root_path.join("p"), root_path.join("p-old")).unwrap();
             std::os::unix::fs::symlink("elsewhere", root_path.join("p")).unwrap();
-            let err = reopen_mount(
-                root.as_fd(),
-                target.as_fd(),
-                Path::new("/p/a"),
-                libc::O_PATH,
-            )
-            .unwrap_err();
+            let err = reopen_p_a(&root, &target).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
             // A plain directory in its place: not the mount, refused.
             std::fs::remove_file(root_path.join("p")).unwrap();
             std::fs::create_dir_all(root_path.join("p/a")).unwrap();
-            let err = reopen_mount(
-                root.as_fd(),
-                target.as_fd(),
-                Path::new("/p/a"),
-                libc::O_PATH,
-            )
-            .unwrap_err();
+            let err = reopen_p_a(&root, &target).unwrap_err();
             assert!(err.to_string().contains("no longer the mount"), "{err}");
         });
     }
