@@ -389,6 +389,23 @@ if in_runner $B --debug create --bundle /b/born born 2>/tmp/err; then
         bad "clone3: no such line in the debug log: $(grep -i cgroup /tmp/err | tail -n3)"
     fi
     check "clone3: nothing refused in the runtime's cgroup (pids.events)" "max 0" "$(cat $RUNNER/pids.events)"
+    # exec is born in the container's cgroup too, and joins the container's
+    # cgroup namespace after (the guest mounts cgroup2 with nsdelegate, which
+    # refuses clone3 from inside it). In the tight runner a plain clone of the
+    # exec'd process would be refused.
+    $B start born 2>/tmp/err || bad "clone3: start: $(cat /tmp/err)"
+    if out=$(in_runner $B --debug exec born cat /proc/self/cgroup 2>/tmp/err); then
+        check "exec clone3: the process is at its cgroup namespace's root" "0::/" "$out"
+        if grep -q 'born in its cgroup (clone3 CLONE_INTO_CGROUP)' /tmp/err; then
+            ok "exec clone3: --debug says the process was born in the container's cgroup"
+        else
+            bad "exec clone3: no such line in the debug log: $(grep -i cgroup /tmp/err | tail -n3)"
+        fi
+        check "exec clone3: nothing refused in the runtime's cgroup (pids.events)" "max 0" \
+            "$(cat $RUNNER/pids.events)"
+    else
+        bad "exec clone3: exec with berth in a cgroup without room for the process: $(tail -n3 /tmp/err)"
+    fi
     $B delete -f born
 else
     bad "clone3: create in a cgroup without room for init: $(tail -n3 /tmp/err)"

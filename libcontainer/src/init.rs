@@ -107,11 +107,20 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
             .map_err(|e| ChildError::io(format!("open namespace {}", path.display()), &e))?;
         to_join.push((*t, path, fd));
     }
-    for (t, path, fd) in &to_join {
-        sys::setns(fd.as_fd(), clone_flag(*t))
+    // An exec cloned into the container's cgroup joins its cgroup namespace
+    // afterwards, as init: from inside it, a host that mounts cgroup2 with
+    // nsdelegate (systemd does) refuses clone3(CLONE_INTO_CGROUP), since our
+    // own cgroup lies outside the namespace.
+    let defer_cgroup_ns = plan.exec && plan.cgroup_fd.is_some();
+    let mut deferred_cgroup_ns = None;
+    for (t, path, fd) in to_join {
+        if defer_cgroup_ns && t == LinuxNamespaceType::Cgroup {
+            deferred_cgroup_ns = Some((path, fd));
+            continue;
+        }
+        sys::setns(fd.as_fd(), clone_flag(t))
             .map_err(|e| ChildError::io(format!("join {t} namespace {}", path.display()), &e))?;
     }
-    drop(to_join);
     if ns.new_user {
         sys::unshare(libc::CLONE_NEWUSER).map_err(io_step("create user namespace"))?;
         // An unprivileged runtime can only open our /proc files (uid_map)
@@ -158,7 +167,14 @@ fn intermediate(plan: &InitPlan, chan: &mut Channel) -> Res {
     };
     match cloned {
         sys::CloneResult::Child => {
-            let code = match container_init(plan, chan, &ns) {
+            let joined = match &deferred_cgroup_ns {
+                Some((path, fd)) => sys::setns(fd.as_fd(), libc::CLONE_NEWCGROUP).map_err(|e| {
+                    ChildError::io(format!("join cgroup namespace {}", path.display()), &e)
+                }),
+                None => Ok(()),
+            };
+            drop(deferred_cgroup_ns);
+            let code = match joined.and_then(|()| container_init(plan, chan, &ns)) {
                 Ok(never) => match never {},
                 Err(e) => {
                     chan.report_failure(e);

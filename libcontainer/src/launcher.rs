@@ -128,6 +128,11 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
         };
         created = Some(cgroup);
     }
+    // exec on cgroup v2: born in the container's cgroup too, which spares the
+    // cgroup.procs write and the RCU grace period its lock may wait for.
+    if let CgroupSetup::Join(paths) = &ctx.cgroup {
+        cgroup_dir = join_v2_dir(paths);
+    }
     loop {
         plan.cgroup_fd = cgroup_dir.as_ref().map(|f| f.as_raw_fd());
         let (mut chan, intermediate) =
@@ -190,6 +195,24 @@ pub fn launch(mut plan: InitPlan, ctx: &LaunchContext<'_>) -> Result<libc::pid_t
             }
         }
     }
+}
+
+/// The one cgroup v2 directory an exec joins, opened for clone3; `None`
+/// on v1 (or when it cannot be opened: the runtime then moves the process).
+fn join_v2_dir(paths: &std::collections::HashMap<String, PathBuf>) -> Option<OwnedFd> {
+    let mut dirs: Vec<&PathBuf> = paths.values().collect();
+    dirs.sort();
+    dirs.dedup();
+    let [dir] = dirs[..] else {
+        return None;
+    };
+    if !crate::cgroups::is_unified_host() {
+        return None;
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    sys::open(&c, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| tracing::debug!("cannot open {} for clone3 ({e})", dir.display()))
+        .ok()
 }
 
 /// Tears down a launch that failed: init, when it exists, and the
@@ -403,8 +426,12 @@ fn converse(
                         "init was born in its cgroup (clone3 CLONE_INTO_CGROUP)"
                     );
                 }
-                let to_move = created.filter(|_| !born_in_cgroup);
-                let join_tasks = match place_in_cgroup(ctx, to_move, pid) {
+                let placed = if born_in_cgroup {
+                    Ok(Vec::new())
+                } else {
+                    place_in_cgroup(ctx, created, pid)
+                };
+                let join_tasks = match placed {
                     Ok(files) => files,
                     Err(e) => return Err((init_pid, prefer_child_error(chan, e))),
                 };
