@@ -310,8 +310,8 @@ WHY_FAST = [
     "namespace and has no user or time namespace, init is cloned straight into its "
     "namespaces; otherwise an intermediate process joins and unshares first.",
     "- **Overlap.** On cgroup v1 the container's cgroup is made and its limits written "
-    "while init mounts its rootfs; on v2 init is born in its cgroup (clone3 "
-    "CLONE_INTO_CGROUP).",
+    "while init mounts its rootfs; on v2 init, and the process of an `exec`, are born in "
+    "their cgroup (clone3 CLONE_INTO_CGROUP).",
     "- **No RCU grace period to join a v1 cgroup.** Writing a pid to `cgroup.procs` "
     "takes the kernel's global threadgroup lock, whose first writer after a quiet spell "
     "waits out an RCU grace period: 5 to 15 ms here, on every `create` and `exec` of "
