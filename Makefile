@@ -55,6 +55,12 @@ test: deps
 	# Last, so cargo's own summary closes the output.
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
+# Rewrites the man pages (docs/man/*.8) from the command line's definition;
+# cargo test fails while they are out of date.
+.PHONY: man
+man:
+	BERTH_WRITE_MAN=1 $(CARGO) test -p berth-runtime man_pages_are_current
+
 # The cgroup v2 lane alone (QEMU guest), with a static release build of berth.
 .PHONY: cgroupv2
 cgroupv2:

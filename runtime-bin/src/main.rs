@@ -4,6 +4,8 @@ mod cgroup_cmds;
 mod checkpoint_cmd;
 mod exec_cmd;
 mod logging;
+#[cfg(test)]
+mod man;
 
 use std::io::Write;
 use std::path::PathBuf;
