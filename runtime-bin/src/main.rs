@@ -80,13 +80,28 @@ struct CreateArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Create a container
+    ///
+    /// Reads the bundle's config.json, makes the container's namespaces,
+    /// cgroup and root filesystem, runs the createRuntime and
+    /// createContainer hooks and leaves init waiting for `start`. The
+    /// container's status is then "created"; its state is kept under
+    /// --root. Any error undoes everything made so far.
     Create(CreateArgs),
     /// Start a created container
+    ///
+    /// Lets the created container's init execute the process of the config,
+    /// then runs the poststart hooks (a failing one is a warning).
     Start {
         /// Container ID
         id: String,
     },
     /// Run a new process in a running container
+    ///
+    /// The process joins every namespace and the cgroup of the container.
+    /// It is the command line's COMMAND with the config's process settings
+    /// changed by the flags, or the runtime-spec process object of
+    /// --process. In the foreground berth waits for it and exits with its
+    /// exit code.
     Exec(Box<exec_cmd::ExecArgs>),
     /// Print what this berth supports on this host (runtime-spec features)
     Features,
@@ -96,6 +111,8 @@ enum Command {
         id: String,
     },
     /// Send a signal to a container's init (default TERM)
+    ///
+    /// SIGNAL is a name (TERM, SIGKILL, RTMIN+2) or a number.
     Kill {
         /// Send the signal to every process of the container
         #[arg(short, long)]
@@ -106,6 +123,10 @@ enum Command {
         signal: Option<String>,
     },
     /// Delete a container and everything it holds
+    ///
+    /// Removes the state, the cgroup and any process left, and runs the
+    /// poststop hooks. A container that is not stopped needs --force; with
+    /// --force a container that does not exist is not an error.
     Delete {
         /// Kill a running container first
         #[arg(short, long)]
@@ -114,6 +135,11 @@ enum Command {
         id: String,
     },
     /// Create and start a container, wait for it and delete it
+    ///
+    /// In the foreground berth forwards signals to the container, relays
+    /// its terminal when the config asks for one and no console socket is
+    /// given, and exits with the container's exit code (128+N when signal N
+    /// killed it). With --detach it returns once the container runs.
     Run {
         #[command(flatten)]
         create: CreateArgs,

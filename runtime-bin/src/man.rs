@@ -193,10 +193,10 @@ fn command_page(cmd: &Command) -> String {
     page.push_str(&synopsis);
     page.push('\n');
     if let Some(long) = cmd.get_long_about() {
-        page.push_str(&format!(
-            ".SH DESCRIPTION\n{}\n",
-            paragraphs(&long.to_string())
-        ));
+        // The first paragraph is the NAME line's summary already.
+        let long = long.to_string();
+        let rest = long.strip_prefix(&about(cmd)).unwrap_or(&long).trim();
+        page.push_str(&format!(".SH DESCRIPTION\n{}\n", paragraphs(rest)));
     }
     let positionals: Vec<&Arg> = cmd.get_positionals().filter(|a| !a.is_hide_set()).collect();
     if !positionals.is_empty() {
