@@ -8,8 +8,9 @@
 #   conformance/bench/bench.sh --quick    smoke test: few runs, results and
 #                                         report under conformance/bench/work/
 #
-# Knobs (environment): BERTH (binary; default target/release/berth, built if
-# missing), BENCH_RUNS (timed runs per runtime per benchmark, default 60),
+# Knobs (environment): BERTH (binary; default target/release/berth, which is
+# first brought up to date with scripts/build-release.sh so that the commit
+# recorded is the one measured), BENCH_RUNS (timed runs per runtime per benchmark, default 60),
 # BENCH_ROUNDS (the runs are split into this many hyperfine invocations with
 # the runtimes' order rotated, default 3), BENCH_WARMUP (per round, default
 # 3), BENCH_TP_CONTAINERS / BENCH_TP_PARALLEL / BENCH_TP_RUNS (throughput:
@@ -22,6 +23,8 @@
 # tmpfs: crun refuses hybrid hierarchies, and this way all runtimes see the
 # same cgroup v1 controllers. Containers get cgroupsPath /berth-bench/<id>.
 set -euo pipefail
+# Before common.sh fills in the default.
+BERTH_GIVEN=${BERTH:+1}
 # shellcheck source=SCRIPTDIR/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
@@ -75,9 +78,12 @@ outer() {
     if [[ $linkage != *"not a dynamic"* ]]; then
         apt-get -o DPkg::Lock::Timeout=900 install -y -q busybox-static
     fi
-    if [[ ! -x $BERTH ]]; then
-        echo "bench: building berth ($BERTH missing)"
+    if [[ -z $BERTH_GIVEN ]]; then
+        # The default binary is rebuilt from the working tree (a no-op when
+        # current): an old build would be recorded under the tree's commit.
         (cd "$BENCH_REPO" && scripts/build-release.sh)
+    elif [[ ! -x $BERTH ]]; then
+        bench_die "BERTH=$BERTH is not an executable"
     fi
     [[ $BENCH_WORK != *[[:space:]@%]* && $BENCH_STATE != *[[:space:]@%]* ]] ||
         bench_die "work and state paths must not contain spaces, @ or %"

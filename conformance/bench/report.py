@@ -276,7 +276,7 @@ def markdown(summary, svg_name):
     add("## Reproduce")
     add("")
     add("As root on Debian 12 (installs runc, crun, hyperfine, busybox-static, jq, time "
-        "if missing; builds berth if `target/release/berth` is missing; about 5 minutes):")
+        "if missing; brings `target/release/berth` up to date with `scripts/build-release.sh`; about 3 minutes):")
     add("")
     add("```sh")
     add(COMMAND)
