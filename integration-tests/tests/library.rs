@@ -125,3 +125,67 @@ fn library_kill_and_forced_delete() {
     assert!(!env.root().join(&id).exists());
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// exec_and_wait from a program with other threads: the kernel may hand the
+/// exec'd process's SIGCHLD to any of them, so waiting must not hang on it.
+/// An idle thread (a parked tokio worker) takes it at once, and for
+/// SIGCHLD that means it is gone.
+#[test]
+fn library_exec_and_wait_returns_in_a_multithreaded_program() {
+    require_root!();
+    let env = Env::new("libraryexec");
+    let stop = Arc::new(AtomicBool::new(false));
+    let idle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park();
+            }
+        })
+    };
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["sleep", "60"]);
+    let id = env.new_id();
+    env.prepare(&mut bundle, &id);
+    let container = ContainerBuilder::new(&id, bundle.path())
+        .root(env.root())
+        .init_binary(berth_bin())
+        .create()
+        .expect("create");
+    container.start().expect("start");
+    let mut process = container.config_process().expect("config process");
+    process.set_args(Some(vec!["sh".into(), "-c".into(), "exit 7".into()]));
+    // Which thread the kernel picks is a race: several rounds.
+    const ROUNDS: usize = 20;
+    let (done, result) = std::sync::mpsc::channel();
+    let waiter = {
+        let container = Container::load(env.root(), &id).expect("load");
+        std::thread::spawn(move || {
+            let options = berth::ExecOptions {
+                init_binary: Some(berth_bin()),
+                ..Default::default()
+            };
+            for _ in 0..ROUNDS {
+                let code = container.exec_and_wait(process.clone(), &options);
+                if done.send(code).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let code = (0..ROUNDS)
+        .map(|_| result.recv_timeout(Duration::from_secs(20)))
+        .find(|r| !matches!(r, Ok(Ok(7))))
+        .unwrap_or(Ok(Ok(7)));
+    stop.store(true, Ordering::Relaxed);
+    idle.thread().unpark();
+    let _ = idle.join();
+    // Before any cleanup: a hung waiter leaves its exec'd process unreaped,
+    // and init cannot finish dying until it is (Env's cleanup copes).
+    let code = code.expect("exec_and_wait did not return within 20 s");
+    assert_eq!(code.expect("exec_and_wait"), 7);
+    waiter.join().expect("waiter thread");
+    container.kill(libc::SIGKILL, false).expect("kill");
+    container.wait().expect("wait");
+    container.delete(true).expect("delete");
+}

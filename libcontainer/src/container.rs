@@ -912,18 +912,34 @@ pub(crate) const FORWARDED: &[libc::c_int] = &[
     libc::SIGCHLD,
 ];
 
+/// A descriptor of `pid` that turns readable when it exits. The SIGCHLD in
+/// the signalfd is not enough in a program with threads: the kernel hands a
+/// process-wide signal to any thread that does not block it, and the
+/// signalfd of the waiting thread never sees it. `None` before Linux 5.3
+/// (SIGCHLD alone then).
+pub(crate) fn exit_watch(pid: libc::pid_t) -> Option<OwnedFd> {
+    sys::pidfd_open(pid).ok()
+}
+
 /// Waits for `pid` (a child of this process), forwarding the [`FORWARDED`]
 /// signals, which the caller has blocked, to it.
 pub(crate) fn wait_forwarding(pid: libc::pid_t) -> Result<i32> {
+    use std::os::fd::AsFd;
     let sfd = sys::signalfd(FORWARDED).map_err(|e| Error::sys("signalfd", e))?;
+    let exited = exit_watch(pid);
     loop {
         match sys::waitpid(pid, libc::WNOHANG) {
             Ok((0, _)) => {}
             Ok((_, status)) => return Ok(exit_code(status)),
             Err(e) => return Err(Error::sys("wait for container", e)),
         }
-        let sig = sys::read_signalfd(std::os::fd::AsFd::as_fd(&sfd))
-            .map_err(|e| Error::sys("read signal", e))?;
+        let mut fds = vec![(sfd.as_fd(), libc::POLLIN)];
+        fds.extend(exited.as_ref().map(|p| (p.as_fd(), libc::POLLIN)));
+        let revents = sys::poll(&fds, -1).map_err(|e| Error::sys("poll", e))?;
+        if revents[0] & libc::POLLIN == 0 {
+            continue; // the process exited: reaped above
+        }
+        let sig = sys::read_signalfd(sfd.as_fd()).map_err(|e| Error::sys("read signal", e))?;
         if sig != libc::SIGCHLD {
             let _ = sys::kill(pid, sig);
         }

@@ -40,6 +40,7 @@ pub(crate) fn relay(master: OwnedFd, pid: libc::pid_t) -> Result<i32> {
 
 fn relay_loop(master: &OwnedFd, pid: libc::pid_t) -> Result<i32> {
     let sfd = sys::signalfd(FORWARDED).map_err(|e| Error::sys("signalfd", e))?;
+    let exited = crate::container::exit_watch(pid);
     let stdin = sys::borrow_raw(0);
     let mut master_file =
         std::fs::File::from(master.try_clone().map_err(|e| Error::sys("dup pty", e))?);
@@ -55,9 +56,16 @@ fn relay_loop(master: &OwnedFd, pid: libc::pid_t) -> Result<i32> {
         if stdin_open {
             fds.push((stdin, libc::POLLIN));
         }
+        // Last, so the indexes below hold.
+        fds.extend(exited.as_ref().map(|p| (p.as_fd(), libc::POLLIN)));
         let revents = sys::poll(&fds, -1).map_err(|e| Error::sys("poll", e))?;
-        if revents[0] != 0 {
-            let sig = sys::read_signalfd(sfd.as_fd()).map_err(|e| Error::sys("read signal", e))?;
+        let process_exited = exited.is_some() && revents[fds.len() - 1] & libc::POLLIN != 0;
+        if revents[0] != 0 || process_exited {
+            let sig = if revents[0] != 0 {
+                sys::read_signalfd(sfd.as_fd()).map_err(|e| Error::sys("read signal", e))?
+            } else {
+                libc::SIGCHLD
+            };
             match sig {
                 libc::SIGCHLD => {
                     if let Ok((p, status)) = sys::waitpid(pid, libc::WNOHANG) {
