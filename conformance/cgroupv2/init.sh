@@ -436,6 +436,22 @@ if $B --debug create --bundle /b/fallback fallback 2>/tmp/err; then
 else
     bad "clone3 fallback: create: $(tail -n3 /tmp/err)"
 fi
+# The helper path (a library caller with threads): the `berth init` helper
+# is the intermediate process and clones init, and then the exec'd process,
+# into the container's cgroup. The runner holds the caller's two threads and
+# the helper; a plain clone of either container process would be refused.
+echo 3 >$RUNNER/pids.max
+refused_before=$(cat $RUNNER/pids.events)
+config thr '["sleep","1000"]' '{"pids":{"limit":10}}'
+if out=$(in_runner /bin/threaded /run/threaded /b/thr thr 2>/tmp/err); then
+    ok "helper path: $(echo "$out" | head -n1) from a caller with threads in a cgroup without room"
+    check "helper path: exec'd process at its cgroup namespace's root" "0::/" "$(echo "$out" | tail -n1)"
+    check "helper path: nothing refused in the caller's cgroup (pids.events)" "$refused_before" \
+        "$(cat $RUNNER/pids.events)"
+else
+    bad "helper path: $(tail -n3 /tmp/err) $(echo "$out" | tail -n2)"
+fi
+check "helper path: no state left" "" "$(ls /run/threaded 2>/dev/null | tr '\n' ' ')"
 # clone3 refused (a cgroup that hands controllers down may hold no
 # process: EBUSY). Cloned straight from the runtime, nothing is spoilt:
 # berth clones plainly and its cgroup.procs write is refused as well; the

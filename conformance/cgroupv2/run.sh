@@ -67,6 +67,17 @@ else
     cp "$berth" "$root/bin/berth"
 fi
 copy_libs "$root" "$berth"
+# A program with two threads driving the library, so that berth launches
+# through its helper (`berth init`, found in PATH): init.sh checks that the
+# helper clones into the container's cgroup too.
+(cd "$top" && ${CARGO:-cargo} build -q --example threaded -p berth)
+threaded=${CARGO_TARGET_DIR:-$top/target}/debug/examples/threaded
+if command -v strip >/dev/null; then
+    strip -o "$root/bin/threaded" "$threaded"
+else
+    cp "$threaded" "$root/bin/threaded"
+fi
+copy_libs "$root" "$threaded"
 cp "$here/init.sh" "$root/init"
 chmod 755 "$root/init"
 
