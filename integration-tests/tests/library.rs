@@ -98,11 +98,10 @@ fn library_helper_path_reports_the_childs_real_error() {
     assert!(!env.root().join(&id).exists(), "state dir left behind");
 }
 
-#[test]
-fn library_kill_and_forced_delete() {
-    require_root!();
-    let env = Env::new("librarykill");
-    let mut bundle = Bundle::new(&env);
+/// A running container (`sleep 60`) made through the library: its id and
+/// handle.
+fn start_sleeping(env: &Env) -> (String, Container) {
+    let mut bundle = Bundle::new(env);
     bundle.set_args(&["sleep", "60"]);
     let id = env.new_id();
     env.prepare(&mut bundle, &id);
@@ -112,6 +111,14 @@ fn library_kill_and_forced_delete() {
         .create()
         .expect("create");
     container.start().expect("start");
+    (id, container)
+}
+
+#[test]
+fn library_kill_and_forced_delete() {
+    require_root!();
+    let env = Env::new("librarykill");
+    let (id, container) = start_sleeping(&env);
     assert_eq!(container.status(), Status::Running);
     let err = container
         .delete(false)
@@ -143,16 +150,7 @@ fn library_exec_and_wait_returns_in_a_multithreaded_program() {
             }
         })
     };
-    let mut bundle = Bundle::new(&env);
-    bundle.set_args(&["sleep", "60"]);
-    let id = env.new_id();
-    env.prepare(&mut bundle, &id);
-    let container = ContainerBuilder::new(&id, bundle.path())
-        .root(env.root())
-        .init_binary(berth_bin())
-        .create()
-        .expect("create");
-    container.start().expect("start");
+    let (id, container) = start_sleeping(&env);
     let mut process = container.config_process().expect("config process");
     process.set_args(Some(vec!["sh".into(), "-c".into(), "exit 7".into()]));
     // Which thread the kernel picks is a race: several rounds.

@@ -940,7 +940,7 @@ pub(crate) fn wait_forwarding(pid: libc::pid_t) -> Result<i32> {
             continue; // the process exited: reaped above
         }
         let sig = sys::read_signalfd(sfd.as_fd()).map_err(|e| Error::sys("read signal", e))?;
-        if sig != libc::SIGCHLD {
+        if let Some(sig) = sig.filter(|s| *s != libc::SIGCHLD) {
             let _ = sys::kill(pid, sig);
         }
     }

@@ -61,8 +61,11 @@ fn relay_loop(master: &OwnedFd, pid: libc::pid_t) -> Result<i32> {
         let revents = sys::poll(&fds, -1).map_err(|e| Error::sys("poll", e))?;
         let process_exited = exited.is_some() && revents[fds.len() - 1] & libc::POLLIN != 0;
         if revents[0] != 0 || process_exited {
+            // Taken by another thread meanwhile: check on the process.
             let sig = if revents[0] != 0 {
-                sys::read_signalfd(sfd.as_fd()).map_err(|e| Error::sys("read signal", e))?
+                sys::read_signalfd(sfd.as_fd())
+                    .map_err(|e| Error::sys("read signal", e))?
+                    .unwrap_or(libc::SIGCHLD)
             } else {
                 libc::SIGCHLD
             };

@@ -671,7 +671,13 @@ pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
         for &s in signals {
             libc::sigaddset(set.as_mut_ptr(), s);
         }
-        let fd = check(libc::signalfd(-1, set.as_ptr(), libc::SFD_CLOEXEC))?;
+        // Non-blocking: in a program with threads another thread may take
+        // a process-wide signal between our poll and our read.
+        let fd = check(libc::signalfd(
+            -1,
+            set.as_ptr(),
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        ))?;
         Ok(OwnedFd::from_raw_fd(fd))
     }
 }
@@ -704,8 +710,9 @@ pub fn restore_sigmask(mask: &SigMask) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
 }
 
-/// Reads one signal number from a signalfd.
-pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+/// Reads one signal number from a (non-blocking) signalfd; `None` when no
+/// signal is pending after all.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<libc::c_int>> {
     // SAFETY: signalfd_siginfo is plain data.
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
@@ -720,12 +727,13 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
         };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EINTR) {
-                continue;
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(None),
+                _ => return Err(err),
             }
-            return Err(err);
         }
-        return Ok(info.ssi_signo as libc::c_int);
+        return Ok(Some(info.ssi_signo as libc::c_int));
     }
 }
 
