@@ -7,14 +7,16 @@
 # container's lifecycle runs about 800 KiB of berth's 2.8 MiB of code; left
 # where the compiler put it, that code is spread over nearly every window,
 # so nearly all of the text ends up in the runtime's RSS. Laid out together
-# it maps a few hundred KiB less (docs/performance.md has the figures).
+# it maps about half as much: peak RSS of create 3.3 -> 1.7 MiB here
+# (docs/performance.md).
 #
 # How: a release build exactly as build-release.sh makes it, plus a link map
 # (every function's address and name); trace.c puts a breakpoint on every
 # function and records the order in which they are first entered while
 # berth runs, creates, starts, execs into, lists, kills, deletes and runs a
 # seccomp-filtered container (with every child process: init's code counts
-# too). The names, in that order, are the ordering file.
+# too), first with cgroup v1 as on this host, then with a cgroup v2 view in
+# a private mount namespace. The names, in that order, are the ordering file.
 #
 # Run as root on this kind of host (Debian 12), after changes that move a
 # lot of code (a new dependency, a new rustc, a refactoring of the create
@@ -64,36 +66,65 @@ bundle() { # KIND N: a bundle for container $token-N from a template
     echo "$work/b-$2"
 }
 
-echo "== tracing the lifecycle"
-# As the benchmark runs: in a private mount namespace where a hybrid host's
-# near-empty cgroup2 mount is hidden (berth takes the same v1 path either way).
-cat >"$work/workload.sh" <<EOF
+# The lifecycle, traced in a private mount namespace with one cgroup view
+# (sh workload.sh VIEW N: container ids $token-N..N+3):
+#   v1  as the benchmark runs: a hybrid host's near-empty cgroup2 mount is
+#       hidden, berth takes the v1 path;
+#   v2  the host's cgroup mounts replaced by the cgroup2 hierarchy alone, so
+#       berth takes the v2 path (clone3, the eBPF device filter); its
+#       cgroups are made in that hierarchy, below /berth-test.
+# v1 first: its functions come first in the list, then what v2 adds.
+cat >"$work/workload.sh" <<'EOF'
 set -eu
-if [ "\$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
-    umount -l /sys/fs/cgroup/unified
-    mount -t tmpfs none /sys/fs/cgroup/unified
-fi
-t() { "$work/trace" "$work/functions" "$work/hits" "$work/berth" --root "$state" "\$@"; }
-t run -b $(bundle true 1) $token-1 </dev/null
-t create -b $(bundle sleep 2) $token-2 </dev/null >/dev/null 2>&1
-t state $token-2 >/dev/null
-t start $token-2
-t exec $token-2 /bin/true
-t ps $token-2 >/dev/null
+view=$1 n=$2
+case $view in
+v1)
+    if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+        umount -l /sys/fs/cgroup/unified
+        mount -t tmpfs none /sys/fs/cgroup/unified
+    fi
+    ;;
+v2)
+    if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
+        umount -R -l /sys/fs/cgroup
+        mount -t cgroup2 none /sys/fs/cgroup
+    fi
+    ;;
+esac
+t() { "$WORK/trace" "$WORK/functions" "$WORK/hits" "$WORK/berth" --root "$STATE" "$@"; }
+id() { echo "$TOKEN-$((n + $1))"; }
+b() { echo "$WORK/b-$((n + $1))"; }
+t run -b "$(b 0)" "$(id 0)" </dev/null
+t create -b "$(b 1)" "$(id 1)" </dev/null >/dev/null 2>&1
+t state "$(id 1)" >/dev/null
+t start "$(id 1)"
+t exec "$(id 1)" /bin/true
+t ps "$(id 1)" >/dev/null
 t list >/dev/null
-t pause $token-2
-t resume $token-2
-t kill $token-2 KILL
-for i in \$(seq 50); do
-    [ "\$("$work/berth" --root "$state" state $token-2 | jq -r .status)" = stopped ] && break
+t pause "$(id 1)"
+t resume "$(id 1)"
+t kill "$(id 1)" KILL
+for i in $(seq 50); do
+    [ "$("$WORK/berth" --root "$STATE" state "$(id 1)" | jq -r .status)" = stopped ] && break
     sleep 0.1
 done
-t delete $token-2
-t run -b $(bundle seccomp 3) $token-3 </dev/null
-t create -b $(bundle true 4) $token-4 </dev/null >/dev/null 2>&1
-t delete -f $token-4
+t delete "$(id 1)"
+t run -b "$(b 2)" "$(id 2)" </dev/null
+t create -b "$(b 3)" "$(id 3)" </dev/null >/dev/null 2>&1
+t delete -f "$(id 3)"
+# The parent berth made in the cgroup2 hierarchy, if nothing else uses it.
+if [ "$view" = v2 ]; then rmdir /sys/fs/cgroup/berth-test 2>/dev/null || true; fi
 EOF
-unshare -m --propagation private sh "$work/workload.sh"
+for view in v1:1 v2:11; do
+    n=${view#*:}
+    bundle true "$n" >/dev/null
+    bundle sleep $((n + 1)) >/dev/null
+    bundle seccomp $((n + 2)) >/dev/null
+    bundle true $((n + 3)) >/dev/null
+    echo "== tracing the lifecycle (cgroup ${view%%:*})"
+    WORK=$work STATE=$state TOKEN=$token \
+        unshare -m --propagation private sh "$work/workload.sh" "${view%%:*}" "$n"
+done
 
 python3 scripts/symbol-order/map.py order "$work/berth.map" "$work/hits" \
     >scripts/symbol-order/berth.order
