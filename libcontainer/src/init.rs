@@ -424,8 +424,6 @@ fn container_init(
     ))
 }
 
-/// The container's own environment (create only; exec joins it): rootfs,
-/// createRuntime and createContainer hooks, hostname and domainname.
 /// Waits until our cgroup is ready and we are in it; returns our host pid.
 fn wait_for_cgroup(chan: &mut Channel) -> Res<i32> {
     let (init_pid, join_tasks) = match chan.recv::<ToChild>() {

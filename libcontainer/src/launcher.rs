@@ -209,8 +209,7 @@ fn join_v2_dir(paths: &std::collections::HashMap<String, PathBuf>) -> Option<Own
     if !crate::cgroups::is_unified_host() {
         return None;
     }
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-    sys::open(&c, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    crate::cgroups::open_dir(dir)
         .map_err(|e| tracing::debug!("cannot open {} for clone3 ({e})", dir.display()))
         .ok()
 }
@@ -686,19 +685,14 @@ fn place_in_cgroup(
     let mut join_tasks = Vec::new();
     for dir in dirs {
         let tasks = dir.join("tasks");
-        match std::ffi::CString::new(tasks.as_os_str().as_encoded_bytes()) {
-            Ok(c) => match sys::open(&c, libc::O_WRONLY, 0) {
-                Ok(fd) => {
-                    tracing::debug!(pid, "init joins {} itself (writes 0)", tasks.display());
-                    join_tasks.push((tasks.display().to_string(), fd));
-                    continue;
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => {
-                    return Err(Error::sys(format!("open {}", tasks.display()), e));
-                }
-            },
-            Err(e) => return Err(Error::sys("cgroup path", std::io::Error::other(e))),
+        match std::fs::OpenOptions::new().write(true).open(&tasks) {
+            Ok(file) => {
+                tracing::debug!(pid, "init joins {} itself (writes 0)", tasks.display());
+                join_tasks.push((tasks.display().to_string(), file.into()));
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::sys(format!("open {}", tasks.display()), e)),
         }
         let procs = dir.join("cgroup.procs");
         tracing::debug!(pid, "moving init into its cgroup (cgroup.procs)");

@@ -378,15 +378,7 @@ impl CgroupManager {
             return None;
         }
         let dir = self.unified_dir().ok()?;
-        let dir = match std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) {
-            Ok(d) => d,
-            Err(e) => return Some(Err(std::io::Error::other(e))),
-        };
-        Some(crate::sys::open(
-            &dir,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            0,
-        ))
+        Some(open_dir(dir))
     }
 
     /// The cgroup's directories, each once (v1 controllers may share one).
@@ -561,6 +553,17 @@ fn unique_dirs(dirs: &HashMap<String, PathBuf>) -> Vec<&PathBuf> {
     v.sort();
     v.dedup();
     v
+}
+
+/// Opens a cgroup directory (close-on-exec), e.g. for
+/// clone3(CLONE_INTO_CGROUP).
+pub fn open_dir(dir: &Path) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map(Into::into)
 }
 
 /// Thaws the cgroup recorded in a container's state if it is frozen (a
