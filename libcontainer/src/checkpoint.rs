@@ -926,15 +926,13 @@ fn restore_in(
         })?;
     guard.pid = Some(pid);
     let _ = std::fs::remove_file(&pidfile);
-    let (start, _) = state::process_start_time(pid).ok_or_else(|| {
-        Error::Child(crate::error::ChildError::msg(
-            "restore",
-            "the restored container process exited right away",
-        ))
-    })?;
-    saved.pid = pid;
-    saved.pid_start_time = start;
-    dir.save(&saved)?;
+    crate::container::record_pid(
+        dir,
+        &mut saved,
+        pid,
+        "restore",
+        "the restored container process exited right away",
+    )?;
     // CRIU's command line has no hook between namespaces and resume: the
     // runtime hooks run once the process exists.
     let state_json =

@@ -373,15 +373,13 @@ impl ContainerBuilder {
             guard.net_devices = Some(spec.clone());
         }
         crate::fault::point("create:after-init-ready");
-        let (start_time, _) = state::process_start_time(pid).ok_or_else(|| {
-            Error::Child(crate::error::ChildError::msg(
-                "init",
-                "the container process exited right after setup",
-            ))
-        })?;
-        saved.pid = pid;
-        saved.pid_start_time = start_time;
-        dir.save(&saved)?;
+        record_pid(
+            dir,
+            &mut saved,
+            pid,
+            "init",
+            "the container process exited right after setup",
+        )?;
         crate::fault::point("create:after-state-saved");
         if let Some(pid_file) = &self.pid_file {
             write_pid_file(pid_file, pid)?;
@@ -897,6 +895,24 @@ impl Container {
             .map_err(|e| Error::sys(format!("wait for pid {}", self.saved.pid), e))?;
         Ok(exit_code(status))
     }
+}
+
+/// Records the container process `pid` in the state, with its start time
+/// (which tells it from a later process with the same pid). A process gone
+/// already is an error: `step` and `why` say so.
+pub(crate) fn record_pid(
+    dir: &StateDir,
+    saved: &mut SavedState,
+    pid: libc::pid_t,
+    step: &str,
+    why: &str,
+) -> Result<()> {
+    let (start_time, _) = state::process_start_time(pid)
+        .ok_or_else(|| Error::Child(crate::error::ChildError::msg(step, why)))?;
+    saved.pid = pid;
+    saved.pid_start_time = start_time;
+    dir.save(saved)?;
+    Ok(())
 }
 
 /// Signals `run` and a foreground `exec` pass on to the container process.
