@@ -211,6 +211,20 @@ pub struct Call<'a> {
     pub body: Vec<u8>,
 }
 
+impl Call<'static> {
+    /// The bus's Hello, which every connection to a message bus sends first.
+    fn hello() -> Self {
+        Call {
+            destination: Some("org.freedesktop.DBus"),
+            path: "/org/freedesktop/DBus",
+            interface: "org.freedesktop.DBus",
+            member: "Hello",
+            signature: "",
+            body: Vec::new(),
+        }
+    }
+}
+
 /// One header field: code, then the variant (signature, value).
 fn header_field(w: &mut Writer, code: u8, sig: &str, value: &str) {
     w.begin_struct();
@@ -457,14 +471,7 @@ impl Connection {
         };
         conn.authenticate(path)?;
         if hello {
-            let reply = conn.call(&Call {
-                destination: Some("org.freedesktop.DBus"),
-                path: "/org/freedesktop/DBus",
-                interface: "org.freedesktop.DBus",
-                member: "Hello",
-                signature: "",
-                body: Vec::new(),
-            })?;
+            let reply = conn.call(&Call::hello())?;
             tracing::debug!(name = ?reply.first_string(), "registered on the bus");
         }
         Ok(conn)
@@ -641,17 +648,7 @@ mod tests {
 
     #[test]
     fn hello_call_layout() {
-        let bytes = method_call(
-            &Call {
-                destination: Some("org.freedesktop.DBus"),
-                path: "/org/freedesktop/DBus",
-                interface: "org.freedesktop.DBus",
-                member: "Hello",
-                signature: "",
-                body: Vec::new(),
-            },
-            1,
-        );
+        let bytes = method_call(&Call::hello(), 1);
         let want = cat(&[
             &[b'l', 1, 0, 1],
             &0u32.to_le_bytes(),         // body length
