@@ -1061,3 +1061,35 @@ pub fn assert_no_leaks(before: &Snapshot, after: &Snapshot) {
     }
     assert!(problems.is_empty(), "leaks:\n{}", problems.join("\n"));
 }
+
+/// Accepts one connection and receives the one fd sent on it (SCM_RIGHTS).
+pub fn receive_fd(l: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    l.set_nonblocking(false).unwrap();
+    let (conn, _) = l.accept().expect("berth never connected");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid; the pointers set next outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: recvmsg fills the buffers msg describes.
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: the control buffer was filled by the kernel; CMSG_* walk it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!cmsg.is_null(), "no fd received ({n} data bytes)");
+        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const std::os::fd::RawFd);
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    }
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use integration_tests::{
-    pid_alive, read_lossy, require_root, status_field, wait_pid_gone, Bundle, Env,
+    pid_alive, read_lossy, receive_fd, require_root, status_field, wait_pid_gone, Bundle, Env,
 };
 
 fn running(env: &Env) -> (Bundle, String, i64) {
@@ -485,36 +485,6 @@ fn exec_lsm_flags_and_ignore_paused() {
         .expect("pid in pid file");
     assert!(pid_alive(pid));
     env.berth(&["delete", "--force", &id]).ok();
-}
-
-/// Accepts one connection on `l` and receives the fd sent on it.
-fn receive_fd(l: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let (conn, _) = l.accept().expect("berth never connected");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 8];
-    // SAFETY: an all-zero msghdr is valid; the pointers set next outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: recvmsg fills the buffers msg describes.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    // SAFETY: the kernel filled the control buffer; CMSG_* walk it.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no fd received ({n} data bytes)");
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-        std::os::fd::OwnedFd::from_raw_fd(fd)
-    }
 }
 
 #[test]

@@ -2,12 +2,14 @@
 //! unix socket receives a pidfd of the container process, checked here
 //! through /proc/self/fdinfo and used to signal that process.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use integration_tests::{pid_alive, read_lossy, require_root, wait_pid_gone, Bundle, Env};
+use integration_tests::{
+    pid_alive, read_lossy, receive_fd, require_root, wait_pid_gone, Bundle, Env,
+};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -15,36 +17,6 @@ const T: Duration = Duration::from_secs(10);
 fn listener(env: &Env, name: &str) -> (UnixListener, PathBuf) {
     let path = env.dir().join(name);
     (UnixListener::bind(&path).expect("bind pidfd socket"), path)
-}
-
-/// Accepts one connection and receives the one fd sent on it (SCM_RIGHTS).
-fn receive_fd(l: &UnixListener) -> OwnedFd {
-    l.set_nonblocking(false).unwrap();
-    let (conn, _): (UnixStream, _) = l.accept().expect("berth never connected");
-    conn.set_read_timeout(Some(T)).unwrap();
-    let mut data = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 8];
-    // SAFETY: an all-zero msghdr is valid; the pointers set next outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    // SAFETY: recvmsg fills the buffers msg describes.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    // SAFETY: the control buffer was filled by the kernel; CMSG_* walk it.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!cmsg.is_null(), "no fd received ({n} data bytes)");
-        assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-        OwnedFd::from_raw_fd(fd)
-    }
 }
 
 /// The fd numbers `pid` holds (seen from the host) once it has executed
