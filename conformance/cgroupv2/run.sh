@@ -54,11 +54,7 @@ cleanup() { if ((keep)); then echo "cgroupv2: kept $work" >&2; else rm -rf "$wor
 trap cleanup EXIT
 root=$work/root
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,lib/modules,lib64,lib/x86_64-linux-gnu}
-cp /bin/busybox "$root/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox || $applet == */* ]] && continue
-    ln -sf busybox "$root/bin/$applet"
-done
+busybox_bin "$root"
 # A dynamic berth (the debug build `make test` has) goes in with its
 # libraries, without its debug info.
 if command -v strip >/dev/null; then
@@ -79,6 +75,7 @@ else
 fi
 copy_libs "$root" "$threaded"
 cp "$here/init.sh" "$root/init"
+install_checks "$root/bin/lane-checks.sh"
 chmod 755 "$root/init"
 
 # Kernel modules the checks need: null_blk disks for io.* and the device
@@ -108,15 +105,7 @@ fi
 # The bundle: a busybox rootfs and a config template (init.sh fills in the
 # process, the cgroup path, the resources and the device nodes).
 bundle=$root/bundle
-mkdir -p "$bundle/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
-chmod 1777 "$bundle/rootfs/tmp"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox || $applet == */* ]] && continue
-    ln -sf busybox "$bundle/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$bundle/rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$bundle/rootfs/etc/group"
+busybox_rootfs "$bundle/rootfs"
 "$berth" spec --bundle "$bundle"
 jq '.process.terminal = false
     | .process.args = "@ARGS@"

@@ -36,20 +36,9 @@ ip link set lo up
 echo "network-lock nftables" >/etc/criu/default.conf
 T0=$(cut -d' ' -f1 /proc/uptime)
 
-pass=0
-fail=0
-ok() { echo "PASS $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-info() { echo "INFO $*"; }
-# check NAME WANT GOT
-check() {
-    if [ "$3" = "$2" ]; then ok "$1 = $3"; else bad "$1: want '$2', got '$3'"; fi
-}
+. /bin/lane-checks.sh
 finish() {
-    T1=$(cut -d' ' -f1 /proc/uptime)
-    info "checks took $(awk "BEGIN{print $T1 - $T0}")s of guest time"
-    echo "$pass passed, $fail failed"
-    sync
+    report
     poweroff -f
     sleep 5
 }

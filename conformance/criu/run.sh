@@ -59,11 +59,7 @@ cleanup() { if ((keep)); then echo "criu lane: kept $work" >&2; else rm -rf "$wo
 trap cleanup EXIT
 root=$work/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,run,tmp,mnt,lib64,lib/x86_64-linux-gnu}
-cp /bin/busybox "$root/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox || $applet == */* ]] && continue
-    ln -sf busybox "$root/bin/$applet"
-done
+busybox_bin "$root"
 if command -v strip >/dev/null; then
     strip -o "$root/bin/berth" "$berth"
 else
@@ -79,6 +75,7 @@ for tool in tar gzip; do
     copy_libs "$root" "$(command -v $tool)"
 done
 cp "$here/init.sh" "$root/init"
+install_checks "$root/bin/lane-checks.sh"
 chmod 755 "$root/init"
 
 # Kernel modules CRIU needs here: the sock_diag ones to find a task's
@@ -107,15 +104,7 @@ done
 # The bundle: a busybox rootfs (each container gets a copy) and a config
 # template; init.sh fills in the rootfs path and the cgroup path.
 bundle=$root/bundle
-mkdir -p "$bundle/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
-chmod 1777 "$bundle/rootfs/tmp"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox || $applet == */* ]] && continue
-    ln -sf busybox "$bundle/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$bundle/rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$bundle/rootfs/etc/group"
+busybox_rootfs "$bundle/rootfs"
 "$berth" spec --bundle "$bundle"
 # The counter: one number per line in /count, five a second.
 jq '.process.terminal = false

@@ -1,8 +1,10 @@
 # Shared by the QEMU lanes (cgroupv2, systemd, criu): boot a guest under TCG
 # with a serial console, show its check lines as they come, and turn its
 # closing "N passed, N failed" line into the lane's exit status.
-# Source it, then: ensure_packages, release_berth, copy_libs to build the
-# guest; run_guest LOG LIMIT QEMU_ARGS...; guest_verdict NAME LOG KEEP.
+# Source it, then: ensure_packages, release_berth, copy_libs, busybox_bin,
+# busybox_rootfs and install_checks (the check helpers the guest scripts
+# source, checks.sh) to build the guest; run_guest LOG LIMIT QEMU_ARGS...;
+# guest_verdict NAME LOG KEEP.
 
 # run_guest LOG LIMIT QEMU_ARGS...: boots qemu-system-x86_64 (one vCPU) with
 # QEMU_ARGS, stopped after LIMIT seconds; the console goes to LOG. Sets
@@ -72,4 +74,34 @@ copy_libs() {
             mkdir -p "$root$(dirname "$lib")"
             cp -L "$lib" "$root$lib"
         done
+}
+
+# busybox_bin DIR: /bin/busybox (busybox-static) and a symlink for each of
+# its applets in DIR/bin.
+busybox_bin() {
+    local dir=$1 applet
+    mkdir -p "$dir/bin"
+    cp /bin/busybox "$dir/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        # `busybox --list` names busybox itself: keep the real binary.
+        [[ $applet == busybox || $applet == */* ]] && continue
+        ln -sf busybox "$dir/bin/$applet"
+    done
+}
+
+# busybox_rootfs DIR: a container root filesystem in DIR: busybox, root in
+# etc/passwd and etc/group, an open tmp.
+busybox_rootfs() {
+    local dir=$1
+    mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root}
+    chmod 1777 "$dir/tmp"
+    busybox_bin "$dir"
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/etc/passwd"
+    printf 'root:x:0:\n' >"$dir/etc/group"
+}
+
+# install_checks DEST: the guest scripts' shared check helpers
+# (checks.sh) at DEST, where the guest script sources them.
+install_checks() {
+    cp "$(dirname "${BASH_SOURCE[0]}")/checks.sh" "$1"
 }

@@ -8,18 +8,10 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 T0=$(cut -d' ' -f1 /proc/uptime)
 B="/lane/berth --systemd-cgroup"
 CG=/sys/fs/cgroup
-pass=0
-fail=0
-ok() { echo "PASS $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-info() { echo "INFO $*"; }
-check() {
-    if [ "$3" = "$2" ]; then ok "$1 = $3"; else bad "$1: want '$2', got '$3'"; fi
-}
+. /lane/lane-checks.sh
 finish() {
-    info "systemd reached the lane at ${T0}s of guest uptime; the checks took $(awk "BEGIN{print $(cut -d' ' -f1 /proc/uptime) - $T0}")s"
-    echo "$pass passed, $fail failed"
-    sync
+    info "systemd reached the lane at ${T0}s of guest uptime"
+    report
     systemctl poweroff --no-block
     exit 0
 }

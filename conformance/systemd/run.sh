@@ -147,17 +147,10 @@ lane=$run/lane
 mkdir -p "$lane"
 if command -v strip >/dev/null; then strip -o "$lane/berth" "$berth"; else cp "$berth" "$lane/berth"; fi
 cp "$here/lane.sh" "$lane/lane.sh"
+install_checks "$lane/lane-checks.sh"
 chmod 755 "$lane/lane.sh"
 rootfs=$lane/bundle/rootfs
-mkdir -p "$rootfs"/{bin,etc,proc,sys,dev,tmp,root}
-chmod 1777 "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox || $applet == */* ]] && continue
-    ln -sf busybox "$rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\n' >"$rootfs/etc/group"
+busybox_rootfs "$rootfs"
 "$berth" spec --bundle "$lane/bundle"
 # A template for lane.sh (the guest has no jq): process args, cgroupsPath
 # and resources are filled in with sed.
