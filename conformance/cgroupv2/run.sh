@@ -19,17 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/guest.sh
 . "$here/../lib/guest.sh"
 top=$(cd "$here/../.." && pwd)
-berth=""
-keep=0
-limit=300
-while (($#)); do
-    case $1 in
-    --berth) berth=$2; shift 2 ;;
-    --keep) keep=1; shift ;;
-    --timeout) limit=$2; shift 2 ;;
-    *) echo "usage: $0 [--berth PATH] [--keep] [--timeout SECONDS]" >&2; exit 2 ;;
-    esac
-done
+lane_options "$@"
 t0=$(date +%s)
 
 # --- packages --------------------------------------------------------------

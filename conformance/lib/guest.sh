@@ -1,10 +1,25 @@
 # Shared by the QEMU lanes (cgroupv2, systemd, criu): boot a guest under TCG
 # with a serial console, show its check lines as they come, and turn its
 # closing "N passed, N failed" line into the lane's exit status.
-# Source it, then: ensure_packages, release_berth, copy_libs, busybox_bin,
-# busybox_rootfs and install_checks (the check helpers the guest scripts
-# source, checks.sh) to build the guest; run_guest LOG LIMIT QEMU_ARGS...;
-# guest_verdict NAME LOG KEEP.
+# Source it, then: lane_options for the command line; ensure_packages,
+# release_berth, copy_libs, busybox_bin, busybox_rootfs and install_checks
+# (the check helpers the guest scripts source, checks.sh) to build the
+# guest; run_guest LOG LIMIT QEMU_ARGS...; guest_verdict NAME LOG KEEP.
+
+# lane_options ARG...: the lanes' command line. Sets berth (--berth PATH;
+# empty: the lane builds the release berth), keep (--keep: 1, keep the
+# run's files) and limit (--timeout SECONDS, default 300).
+lane_options() {
+    berth="" keep=0 limit=300
+    while (($#)); do
+        case $1 in
+        --berth) berth=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        --timeout) limit=$2; shift 2 ;;
+        *) echo "usage: $0 [--berth PATH] [--keep] [--timeout SECONDS]" >&2; exit 2 ;;
+        esac
+    done
+}
 
 # run_guest LOG LIMIT QEMU_ARGS...: boots qemu-system-x86_64 (one vCPU) with
 # QEMU_ARGS, stopped after LIMIT seconds; the console goes to LOG. Sets
