@@ -17,6 +17,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::bundle::Bundle;
 use crate::cgroups::{self, CgroupManager};
+use crate::container::CleanupGuard;
 use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -677,10 +678,10 @@ fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
 
 /// Undoes a failed restore: the restored process, the cgroup, the bind of
 /// the rootfs and the state directory.
+/// Undoes a restore that fails: create's guard (process, cgroup, state
+/// dir), after the root CRIU restored into is unmounted.
 struct RestoreGuard {
-    dir: Option<StateDir>,
-    cgroup: Option<HashMap<String, PathBuf>>,
-    pid: Option<i32>,
+    cleanup: CleanupGuard,
     criu_root: Option<PathBuf>,
 }
 
@@ -695,20 +696,8 @@ fn unmount_root(criu_root: &mut Option<PathBuf>) {
 
 impl Drop for RestoreGuard {
     fn drop(&mut self) {
+        // `cleanup` drops after this.
         unmount_root(&mut self.criu_root);
-        if let Some(pid) = self.pid {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::waitpid(pid, 0);
-        }
-        if let Some(paths) = &self.cgroup {
-            for pid in cgroups::pids_in(paths) {
-                let _ = sys::kill(pid, libc::SIGKILL);
-            }
-            let _ = cgroups::remove_paths(paths);
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.remove();
-        }
     }
 }
 
@@ -785,20 +774,21 @@ fn restore_in(
         d.save_config(&bundle.raw_config)?;
         d.save(&saved)
     })?;
+    let mut cleanup = CleanupGuard::default();
+    cleanup.dir = Some(dir);
     let mut guard = RestoreGuard {
-        dir: Some(dir),
-        cgroup: None,
-        pid: None,
+        cleanup,
         criu_root: None,
     };
     let dir = guard
+        .cleanup
         .dir
         .as_ref()
         .ok_or_else(|| Error::Argument("no state dir".into()))?;
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroup = CgroupManager::create(linux.cgroups_path().as_deref(), &opts.id)?;
     saved.cgroup_paths = cgroup.paths();
-    guard.cgroup = Some(saved.cgroup_paths.clone());
+    guard.cleanup.cgroup = Some(saved.cgroup_paths.clone());
     dir.save(&saved)?;
     cgroup.apply(linux.resources().as_ref())?;
     crate::container_cgroups::save_resources(&dir.path, linux.resources().as_ref())?;
@@ -924,7 +914,7 @@ fn restore_in(
                 log: log.clone(),
             })
         })?;
-    guard.pid = Some(pid);
+    guard.cleanup.pid = Some(pid);
     let _ = std::fs::remove_file(&pidfile);
     crate::container::record_pid(
         dir,
@@ -943,10 +933,7 @@ fn restore_in(
     if let Some(p) = &opts.pid_file {
         crate::container::write_pid_file(p, pid)?;
     }
-    guard.pid = None;
-    guard.cgroup = None;
-    let dir = guard.dir.take();
-    drop(dir);
+    guard.cleanup.disarm();
     Ok(Container {
         root: opts.root.clone(),
         dir: opts.root.join(&opts.id),

@@ -181,13 +181,7 @@ impl ContainerBuilder {
             peak_kb = crate::sys::peak_rss_kb(),
             "phase: load bundle"
         );
-        let mut guard = CleanupGuard {
-            dir: None,
-            cgroup: None,
-            pid: None,
-            net_devices: None,
-            systemd_unit: None,
-        };
+        let mut guard = CleanupGuard::default();
         let result = self
             .create_in(
                 &bundle,
@@ -568,10 +562,11 @@ pub(crate) fn send_pidfd(sock: &UnixStream, path: &Path, pid: libc::pid_t) -> Re
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and state dir.
-struct CleanupGuard {
-    dir: Option<StateDir>,
-    cgroup: Option<HashMap<String, PathBuf>>,
-    pid: Option<libc::pid_t>,
+#[derive(Default)]
+pub(crate) struct CleanupGuard {
+    pub(crate) dir: Option<StateDir>,
+    pub(crate) cgroup: Option<HashMap<String, PathBuf>>,
+    pub(crate) pid: Option<libc::pid_t>,
     /// The config, when it moved linux.netDevices into init's namespace.
     net_devices: Option<oci_spec::runtime::Spec>,
     /// The systemd scope started for the container (--systemd-cgroup).
@@ -579,8 +574,9 @@ struct CleanupGuard {
 }
 
 impl CleanupGuard {
-    /// Keeps everything: the container was created. Releases the lock.
-    fn disarm(&mut self) {
+    /// Keeps everything: the container was created (or restored).
+    /// Releases the lock.
+    pub(crate) fn disarm(&mut self) {
         self.cgroup = None;
         self.pid = None;
         self.systemd_unit = None;
