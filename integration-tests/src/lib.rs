@@ -478,6 +478,22 @@ impl Env {
         panic!("container {id}: status still {last:?} after {timeout:?}, wanted {want:?}");
     }
 
+    /// Asserts that no container state and no cgroup of this test's
+    /// containers are left (`what` says after what).
+    #[track_caller]
+    pub fn assert_nothing_left(&self, what: &str) {
+        assert!(
+            self.root_entries().is_empty(),
+            "{what}: state left: {:?}",
+            self.root_entries()
+        );
+        assert!(
+            self.cgroup_dirs().is_empty(),
+            "{what}: cgroups left: {:?}",
+            self.cgroup_dirs()
+        );
+    }
+
     /// Names in the root dir (one per container known to berth).
     pub fn root_entries(&self) -> Vec<String> {
         dir_entries(&self.root)

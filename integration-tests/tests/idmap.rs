@@ -241,16 +241,7 @@ fn filesystem_without_idmap_support_is_a_clear_error() {
         "{}",
         out.describe()
     );
-    assert!(
-        env.root_entries().is_empty(),
-        "state left: {:?}",
-        env.root_entries()
-    );
-    assert!(
-        env.cgroup_dirs().is_empty(),
-        "cgroups left: {:?}",
-        env.cgroup_dirs()
-    );
+    env.assert_nothing_left("after the refused create");
 }
 
 #[test]

@@ -94,16 +94,7 @@ fn device_moves_in_renamed_with_its_address_and_back_on_delete() {
     assert!(ok, "{} did not come back to the host: {link}", dev.name);
     assert!(link.contains("state DOWN"), "back, but not down: {link}");
     assert!(!host_has("ctr0"), "the container's name leaked to the host");
-    assert!(
-        env.root_entries().is_empty(),
-        "state left: {:?}",
-        env.root_entries()
-    );
-    assert!(
-        env.cgroup_dirs().is_empty(),
-        "cgroups left: {:?}",
-        env.cgroup_dirs()
-    );
+    env.assert_nothing_left("after delete");
 }
 
 #[test]
@@ -148,16 +139,7 @@ fn bad_net_devices_are_clear_errors_and_leave_the_host_as_it_was() {
             "want {needle:?}: {}",
             out.describe()
         );
-        assert!(
-            env.root_entries().is_empty(),
-            "state left: {:?}",
-            env.root_entries()
-        );
-        assert!(
-            env.cgroup_dirs().is_empty(),
-            "cgroups left: {:?}",
-            env.cgroup_dirs()
-        );
+        env.assert_nothing_left(needle);
     };
 
     // A device the host does not have.

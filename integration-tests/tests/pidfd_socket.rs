@@ -181,16 +181,7 @@ fn a_bad_pidfd_socket_is_a_clear_error_and_leaves_nothing() {
             "{cmd}: {}",
             out.describe()
         );
-        assert!(
-            env.root_entries().is_empty(),
-            "{cmd}: {:?}",
-            env.root_entries()
-        );
-        assert!(
-            env.cgroup_dirs().is_empty(),
-            "{cmd}: {:?}",
-            env.cgroup_dirs()
-        );
+        env.assert_nothing_left(cmd);
     }
     // exec into a running container with a missing socket starts nothing.
     env.berth(&["run", "--detach", "--bundle", &bp, &id]).ok();
