@@ -129,17 +129,5 @@ sed -e 's/@ARGS@/"@ARGS@"/' -e 's/@RESOURCES@/"@RESOURCES@"/' -e 's/@DEVICES@/"@
         -e 's/"@DEVICES@"/@DEVICES@/' >"$bundle/config.joins.template"
 rm "$bundle/config.json"
 
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
-t1=$(date +%s)
-echo "cgroupv2: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1 - t0))s; booting $kver" >&2
-
 # --- boot ----------------------------------------------------------------------
-log=$work/console.log
-run_guest "$log" "$limit" -m 512 \
-    -kernel "$kernel" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 quiet"
-qemu_rc=$GUEST_RC
-t2=$(date +%s)
-echo "cgroupv2: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
-
-guest_verdict "cgroupv2" "$log" "$keep" || exit 1
+boot_initramfs "cgroupv2" "$root" "$kernel" 512 "$work" || exit 1

@@ -106,17 +106,5 @@ jq '.process.terminal = false
     "$bundle/config.json" >"$bundle/config.template"
 rm "$bundle/config.json"
 
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
-t1=$(date +%s)
-echo "criu lane: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1 - t0))s; booting $kver" >&2
-
 # --- boot ----------------------------------------------------------------------
-log=$work/console.log
-run_guest "$log" "$limit" -m 768 \
-    -kernel "$kernel" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 quiet"
-qemu_rc=$GUEST_RC
-t2=$(date +%s)
-echo "criu lane: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
-
-guest_verdict "criu lane" "$log" "$keep" || exit 1
+boot_initramfs "criu lane" "$root" "$kernel" 768 "$work" || exit 1

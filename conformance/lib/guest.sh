@@ -4,7 +4,8 @@
 # Source it, then: lane_options for the command line; ensure_packages,
 # release_berth, copy_libs, busybox_bin, busybox_rootfs and install_checks
 # (the check helpers the guest scripts source, checks.sh) to build the
-# guest; run_guest LOG LIMIT QEMU_ARGS...; guest_verdict NAME LOG KEEP.
+# guest; boot_initramfs, or run_guest LOG LIMIT QEMU_ARGS... and
+# guest_verdict NAME LOG KEEP, to run it.
 
 # lane_options ARG...: the lanes' command line. Sets berth (--berth PATH;
 # empty: the lane builds the release berth), keep (--keep: 1, keep the
@@ -33,6 +34,24 @@ run_guest() {
         tr -d '\r' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|SKIP|INFO|[0-9]+ passed)'
     GUEST_RC=${PIPESTATUS[0]}
     set -e
+}
+
+# boot_initramfs NAME ROOT KERNEL MEMORY WORK: packs ROOT into an
+# initramfs in WORK, boots KERNEL with it and MEMORY MiB (the console log
+# goes to WORK/console.log), says how long each part took since t0 (set
+# when the lane started) and returns guest_verdict's answer. Uses the
+# lane_options settings limit and keep.
+boot_initramfs() {
+    local name=$1 root=$2 kernel=$3 memory=$4 work=$5 t1 t2
+    (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
+    t1=$(date +%s)
+    echo "$name: initramfs $(du -h "$work/initramfs.gz" | cut -f1) ready in $((t1 - t0))s; booting ${kernel#/boot/vmlinuz-}" >&2
+    run_guest "$work/console.log" "$limit" -m "$memory" \
+        -kernel "$kernel" -initrd "$work/initramfs.gz" \
+        -append "console=ttyS0 panic=-1 quiet"
+    t2=$(date +%s)
+    echo "$name: guest ran $((t2 - t1))s (qemu exit $GUEST_RC), lane total $((t2 - t0))s" >&2
+    guest_verdict "$name" "$work/console.log" "$keep"
 }
 
 # guest_verdict NAME LOG KEEP: returns 0 when LOG ends the checks with
