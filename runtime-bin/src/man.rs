@@ -75,13 +75,9 @@ fn option(arg: &Arg) -> String {
         .get_possible_values()
         .iter()
         .filter(|v| !v.is_hide_set())
-        .map(|v| v.get_name().to_string())
+        .map(|v| format!("\\fB{}\\fR", esc(v.get_name())))
         .collect();
     if takes_value(arg) && !choices.is_empty() {
-        let choices: Vec<String> = choices
-            .iter()
-            .map(|c| format!("\\fB{}\\fR", esc(c)))
-            .collect();
         body.push_str(&format!(" [possible values: {}]", choices.join(", ")));
     }
     let defaults: Vec<String> = arg
@@ -225,9 +221,7 @@ fn command_page(cmd: &Command) -> String {
 }
 
 fn visible_subcommands(cmd: &Command) -> impl Iterator<Item = &Command> {
-    cmd.get_subcommands()
-        .filter(|s| !s.is_hide_set() && !s.is_allow_external_subcommands_set())
-        .filter(|s| s.get_name() != "other" && s.get_name() != "help")
+    cmd.get_subcommands().filter(|s| !s.is_hide_set())
 }
 
 /// Every page: (file name, roff text).
