@@ -694,7 +694,11 @@ mod reopen_tests {
             eprintln!("skipped: needs root to mount");
             return;
         }
-        let dir = std::env::temp_dir().join(format!("berth-reopen-{}", std::process::id()));
+        // One directory per call: tests run in parallel in this process,
+        // and each removes its directory when it ends.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("berth-reopen-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.clone();
         let result = std::thread::spawn(move || {
