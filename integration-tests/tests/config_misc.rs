@@ -238,3 +238,29 @@ fn bind_type_without_a_bind_option_is_a_clear_error() {
         assert!(env.cgroup_dirs().is_empty(), "{:?}", env.cgroup_dirs());
     }
 }
+
+#[test]
+fn a_bad_filesystem_option_carries_the_kernels_reason() {
+    require_root!();
+    let env = Env::new("badfsopt");
+    let mut bundle = Bundle::new(&env);
+    bundle.set_args(&["true"]);
+    bundle.config_mut()["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                     "options": ["nosuid", "size=lots"]}),
+    );
+    let id = env.new_id();
+    let out = env.run(&mut bundle, &id);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    // The mount, the errno and what tmpfs itself said about the option.
+    for part in [
+        "mount /scratch",
+        "Invalid argument",
+        "tmpfs: Bad value for 'size'",
+    ] {
+        assert!(out.stderr.contains(part), "no {part:?}: {}", out.describe());
+    }
+    assert!(env.container_procs().is_empty());
+    env.assert_nothing_left("after the refused run");
+}

@@ -500,24 +500,40 @@ fn tmpcopyup_fills_the_tmpfs_with_the_directory_it_covers() {
     std::fs::create_dir_all(bundle.rootfs().join("data/sub")).unwrap();
     std::fs::write(bundle.rootfs().join("data/sub/file"), "from-image\n").unwrap();
     std::os::unix::fs::symlink("sub/file", bundle.rootfs().join("data/link")).unwrap();
+    std::fs::create_dir_all(bundle.rootfs().join("frozen")).unwrap();
+    std::fs::write(bundle.rootfs().join("frozen/file"), "kept\n").unwrap();
     bundle.set_sh(
         "cat /data/sub/file; cat /data/link; echo new > /data/new && cat /data/new; \
-         stat -c %a /data; grep ' /data ' /proc/self/mounts | cut -d' ' -f3",
+         stat -c %a /data; grep ' /data ' /proc/self/mounts | cut -d' ' -f3; \
+         cat /frozen/file; grep ' /frozen ' /proc/self/mounts | cut -d' ' -f3,4 | cut -d, -f1; \
+         touch /frozen/new 2>/dev/null || echo refused",
     );
-    bundle.config_mut()["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({
-            "destination": "/data", "type": "tmpfs", "source": "tmpfs",
-            "options": ["rw", "nosuid", "nodev", "tmpcopyup"]
-        }));
+    let mounts = bundle.config_mut()["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({
+        "destination": "/data", "type": "tmpfs", "source": "tmpfs",
+        "options": ["rw", "nosuid", "nodev", "tmpcopyup"]
+    }));
+    // Read-only: filled first, then made read-only.
+    mounts.push(json!({
+        "destination": "/frozen", "type": "tmpfs", "source": "tmpfs",
+        "options": ["ro", "tmpcopyup"]
+    }));
     let id = env.new_id();
     let out = env.run(&mut bundle, &id);
     assert_eq!(out.code, 0, "{}", out.describe());
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines,
-        ["from-image", "from-image", "new", "755", "tmpfs"],
+        [
+            "from-image",
+            "from-image",
+            "new",
+            "755",
+            "tmpfs",
+            "kept",
+            "tmpfs ro",
+            "refused"
+        ],
         "{}",
         out.describe()
     );

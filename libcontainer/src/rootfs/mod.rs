@@ -1,11 +1,13 @@
 //! The container's root filesystem: mounts, /dev, pivot_root, masked and
 //! read-only paths, sysctls. Runs inside init, in the new mount namespace.
 
+mod detached;
 pub mod devices;
 pub mod idmap;
 pub mod mount_options;
 pub mod path;
 
+use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -171,36 +173,6 @@ fn check_landing(
     Ok(landing)
 }
 
-/// Opens the mount just made on `target`: by the path `target` was found at
-/// (`landing`, free of symlinks and `..`) with every symlink refused, and
-/// only if what it finds is the root of a mount other than `target`'s. A
-/// directory renamed or a symlink planted in the rootfs since the mount
-/// cannot redirect what is then applied through the descriptor (remount
-/// flags, mount attributes, propagation, tmpcopyup).
-fn reopen_mount(
-    root: BorrowedFd<'_>,
-    target: BorrowedFd<'_>,
-    landing: &Path,
-    flags: libc::c_int,
-) -> std::io::Result<OwnedFd> {
-    let top = path::open_in_root_no_symlinks(root, landing, flags)?;
-    match (
-        sys::mount_position(target),
-        sys::mount_position(top.as_fd()),
-    ) {
-        (Ok((below, _)), Ok((above, is_root))) if above == below || !is_root => {
-            Err(std::io::Error::other(format!(
-                "{} is no longer the mount just made (the rootfs changed meanwhile)",
-                landing.display()
-            )))
-        }
-        // Kernels before 5.8 cannot tell: the symlink refusal stays.
-        (Err(e), _) | (_, Err(e)) if e.raw_os_error() == Some(libc::ENOSYS) => Ok(top),
-        (Err(e), _) | (_, Err(e)) => Err(e),
-        _ => Ok(top),
-    }
-}
-
 fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount) -> Res {
     let dest = m.destination();
     let what = || format!("mount {}", dest.display());
@@ -209,7 +181,7 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
     if typ == "cgroup" {
         let target = step(what, path::mkdir_all_in_root(root, dest, 0o755))?;
         let landing = check_landing(root, target.as_fd(), i, m)?;
-        return mount_cgroup(ctx, root, target, &landing, &opts);
+        return mount_cgroup(ctx, target, &landing, &opts);
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
     let target = if opts.is_bind() {
@@ -227,30 +199,23 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
         path::mkdir_all_in_root(root, dest, 0o755)
     };
     let target = step(what, target)?;
-    let landing = check_landing(root, target.as_fd(), i, m)?;
-    let reopen = |flags| step(what, reopen_mount(root, target.as_fd(), &landing, flags));
-    let target_path = fd_path(target.as_fd());
-    let src_c = step(what, cstr(&source))?;
-    if opts.is_bind() {
-        if idmap::is_idmapped(m) {
-            attach_idmapped(ctx, i, &target)?;
+    check_landing(root, target.as_fd(), i, m)?;
+    // Made detached and attached by descriptor (see `detached`): from here
+    // `mount` names the new mount, whatever happens to its path.
+    let mount = if opts.is_bind() {
+        let mount = if idmap::is_idmapped(m) {
+            idmapped_mount(ctx, i)?
         } else {
-            step(
-                what,
-                sys::mount(
-                    Some(&src_c),
-                    &target_path,
-                    None,
-                    opts.flags & (libc::MS_BIND | libc::MS_REC),
-                    None,
-                ),
-            )?;
-        }
+            let src = step(what, cstr(&source))?;
+            let recursive = opts.flags & libc::MS_REC != 0;
+            step(what, detached::bind_of_path(&src, recursive))?
+        };
+        step(what, detached::attach(&mount, target.as_fd()))?;
         let extra = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
-            // The fd still names the directory under the new mount: reopen.
-            remount(&reopen(libc::O_PATH)?, extra, what)?;
+            remount(&mount, extra, what)?;
         }
+        mount
     } else {
         // tmpcopyup: keep a handle on the directory the tmpfs will cover.
         let lower = if opts.copy_up && typ == "tmpfs" {
@@ -261,70 +226,66 @@ fn mount_one(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount)
         } else {
             None
         };
-        let typ_c = step(what, cstr(&typ))?;
-        let data = step(what, cstr(&opts.data))?;
-        let data = (!opts.data.is_empty()).then_some(data.as_c_str());
         // The mount is new, so "remount" has nothing to remount: its flags
         // apply now (as for bind mounts above).
-        let flags = opts.flags & !libc::MS_REMOUNT;
-        let r = sys::mount(Some(&src_c), &target_path, Some(&typ_c), flags, data);
-        match r {
+        let mut flags = opts.flags & !libc::MS_REMOUNT;
+        // A read-only tmpcopyup is filled first, then made read-only.
+        let read_only_after_copy = lower.is_some() && flags & libc::MS_RDONLY != 0;
+        if read_only_after_copy {
+            flags &= !libc::MS_RDONLY;
+        }
+        let made = detached::new_filesystem(&typ, &source.to_string_lossy(), &opts.data, flags);
+        let (mount, remount_flags) = match made {
             // sysfs cannot be mounted in a user namespace that does not own
             // the network namespace: bind the host's, as runc does.
-            Err(e) if typ == "sysfs" && ctx.in_user_ns && e.raw_os_error() == Some(libc::EPERM) => {
-                let sys_c = step(what, cstr("/sys"))?;
-                step(
-                    what,
-                    sys::mount(
-                        Some(&sys_c),
-                        &target_path,
-                        None,
-                        libc::MS_BIND | libc::MS_REC,
-                        None,
-                    ),
-                )?;
-                remount(&reopen(libc::O_PATH)?, opts.flags, what)?;
+            Err(e)
+                if typ == "sysfs" && ctx.in_user_ns && e.kind() == ErrorKind::PermissionDenied =>
+            {
+                let host_sys = step(what, detached::bind_of_path(c"/sys", true))?;
+                (host_sys, Some(opts.flags))
             }
-            r => step(what, r)?,
-        }
+            made => {
+                let mount = step(what, made)?;
+                (mount, read_only_after_copy.then_some(opts.flags))
+            }
+        };
+        // Filled before it is attached: the container never sees it half-full.
         if let Some(lower) = lower {
-            let upper = reopen(libc::O_RDONLY | libc::O_DIRECTORY)?;
-            step(what, copy_up(&lower, &upper))?;
+            step(what, copy_up(&lower, &mount))?;
         }
+        step(what, detached::attach(&mount, target.as_fd()))?;
+        if let Some(flags) = remount_flags {
+            remount(&mount, flags, what)?;
+        }
+        mount
+    };
+    if opts.recursive_set != 0 || opts.recursive_clr != 0 {
+        let attr = sys::MountAttr {
+            attr_set: opts.recursive_set,
+            attr_clr: opts.recursive_clr,
+            ..Default::default()
+        };
+        step(what, sys::mount_setattr(mount.as_fd(), true, &attr))?;
     }
-    if opts.has_attr_changes() {
-        let top = reopen(libc::O_PATH)?;
-        if opts.recursive_set != 0 || opts.recursive_clr != 0 {
-            let attr = sys::MountAttr {
-                attr_set: opts.recursive_set,
-                attr_clr: opts.recursive_clr,
-                ..Default::default()
-            };
-            step(what, sys::mount_setattr(top.as_fd(), true, &attr))?;
-        }
-        if opts.nosymfollow {
-            let attr = sys::MountAttr {
-                attr_set: 0x200000,
-                ..Default::default()
-            };
-            step(what, sys::mount_setattr(top.as_fd(), false, &attr))?;
-        }
+    if opts.nosymfollow {
+        let attr = sys::MountAttr {
+            attr_set: 0x200000,
+            ..Default::default()
+        };
+        step(what, sys::mount_setattr(mount.as_fd(), false, &attr))?;
     }
-    if !opts.propagation.is_empty() {
-        let top = reopen(libc::O_PATH)?;
-        for p in &opts.propagation {
-            step(
-                what,
-                sys::mount(None, &fd_path(top.as_fd()), None, *p, None),
-            )?;
-        }
+    for p in &opts.propagation {
+        step(
+            what,
+            sys::mount(None, &fd_path(mount.as_fd()), None, *p, None),
+        )?;
     }
     Ok(())
 }
 
-/// Attaches the detached idmapped mount the runtime made for mount `index`
-/// on `target` (resolved inside the rootfs).
-fn attach_idmapped(ctx: &RootfsContext<'_>, index: usize, target: &OwnedFd) -> Res {
+/// The detached idmapped mount the runtime made for mount `index`
+/// ([`idmap`]), inherited by init: ours alone from here.
+fn idmapped_mount(ctx: &RootfsContext<'_>, index: usize) -> Res<OwnedFd> {
     let field = || format!("mounts[{index}]");
     let raw = ctx
         .idmapped
@@ -332,12 +293,7 @@ fn attach_idmapped(ctx: &RootfsContext<'_>, index: usize, target: &OwnedFd) -> R
         .find(|(i, _)| *i == index)
         .map(|(_, fd)| *fd)
         .ok_or_else(|| ChildError::msg(field(), "the runtime made no idmapped mount for it"))?;
-    // Ours alone from here: closed once attached.
-    let tree = step(field, sys::own_inherited_fd(raw))?;
-    step(
-        || format!("mounts[{index}]: attach the idmapped mount"),
-        sys::move_mount_fd(tree.as_fd(), target.as_fd()),
-    )
+    step(field, sys::own_inherited_fd(raw))
 }
 
 /// Copies the tree under `lower` into `upper` (tmpcopyup), keeping modes,
@@ -399,9 +355,8 @@ fn remount(fd: &OwnedFd, flags: libc::c_ulong, what: impl Fn() -> String) -> Res
 /// or a bind of its host cgroup directory).
 fn mount_cgroup(
     ctx: &RootfsContext<'_>,
-    root: BorrowedFd<'_>,
     target: OwnedFd,
-    // Where the target was found (no symlinks): see reopen_mount.
+    // Where the target was found, for messages.
     dest: &Path,
     opts: &mount_options::ParsedOptions,
 ) -> Res {
@@ -410,66 +365,47 @@ fn mount_cgroup(
     if hierarchies.len() == 1 && hierarchies[0].is_v2() {
         // Pure v2: one cgroup2 mount (or a bind without a cgroup ns).
         let h = &hierarchies[0];
-        return mount_hierarchy(ctx, root, h, &target, dest, opts.flags);
+        return mount_hierarchy(ctx, h, &target, dest, opts.flags);
     }
-    let tmpfs = step(what, cstr("tmpfs"))?;
-    let data = step(what, cstr("mode=755"))?;
-    step(
+    let tmpfs = step(
         what,
-        sys::mount(
-            Some(&tmpfs),
-            &fd_path(target.as_fd()),
-            Some(&tmpfs),
-            opts.flags & !libc::MS_RDONLY,
-            Some(&data),
-        ),
+        detached::new_filesystem("tmpfs", "tmpfs", "mode=755", opts.flags & !libc::MS_RDONLY),
     )?;
+    step(what, detached::attach(&tmpfs, target.as_fd()))?;
     for h in &hierarchies {
-        let sub = dest.join(&h.name);
-        let t = step(what, path::mkdir_all_in_root(root, &sub, 0o755))?;
-        mount_hierarchy(ctx, root, h, &t, &sub, opts.flags)?;
+        // Inside the new tmpfs, by its descriptor.
+        let t = step(
+            what,
+            path::mkdir_all_in_root(tmpfs.as_fd(), Path::new(&h.name), 0o755),
+        )?;
+        mount_hierarchy(ctx, h, &t, &dest.join(&h.name), opts.flags)?;
     }
     if opts.flags & libc::MS_RDONLY != 0 {
-        let top = step(what, reopen_mount(root, target.as_fd(), dest, libc::O_PATH))?;
-        remount(&top, opts.flags & !libc::MS_BIND, what)?;
+        remount(&tmpfs, opts.flags & !libc::MS_BIND, what)?;
     }
     Ok(())
 }
 
 fn mount_hierarchy(
     ctx: &RootfsContext<'_>,
-    root: BorrowedFd<'_>,
     h: &crate::cgroups::Hierarchy,
     target: &OwnedFd,
     dest: &Path,
     flags: libc::c_ulong,
 ) -> Res {
     let what = || format!("mount cgroup {} at {}", h.name, dest.display());
-    let target_path = fd_path(target.as_fd());
     if ctx.own_cgroup_ns {
         let fstype = if h.is_v2() { "cgroup2" } else { "cgroup" };
-        let fs = step(what, cstr(fstype))?;
-        let data = step(what, cstr(&h.options))?;
-        let data = (!h.options.is_empty()).then_some(data.as_c_str());
-        if sys::mount(Some(&fs), &target_path, Some(&fs), flags, data).is_ok() {
-            return Ok(());
+        if let Ok(mount) = detached::new_filesystem(fstype, fstype, &h.options, flags) {
+            return step(what, detached::attach(&mount, target.as_fd()));
         }
     }
     // Bind the container's own cgroup directory of this hierarchy.
     let own = crate::cgroups::own_cgroup_dir(h).unwrap_or_else(|| h.mount_point.clone());
     let src = step(what, cstr(&own))?;
-    step(
-        what,
-        sys::mount(
-            Some(&src),
-            &target_path,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        ),
-    )?;
-    let top = step(what, reopen_mount(root, target.as_fd(), dest, libc::O_PATH))?;
-    remount(&top, flags & !(libc::MS_BIND | libc::MS_REC), what)
+    let mount = step(what, detached::bind_of_path(&src, true))?;
+    step(what, detached::attach(&mount, target.as_fd()))?;
+    remount(&mount, flags & !(libc::MS_BIND | libc::MS_REC), what)
 }
 
 /// Switches the root: pivot_root (or MS_MOVE + chroot with no_pivot) and
@@ -624,14 +560,10 @@ fn readonly_path(root: BorrowedFd<'_>, p: &Path) -> Res {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return step(what, Err(e)),
     };
-    let fp = fd_path(fd.as_fd());
-    step(
-        what,
-        sys::mount(Some(&fp), &fp, None, libc::MS_BIND | libc::MS_REC, None),
-    )?;
-    let top = step(what, open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW))?;
+    let mount = step(what, detached::bind_of_fd(fd.as_fd(), true))?;
+    step(what, detached::attach(&mount, fd.as_fd()))?;
     remount(
-        &top,
+        &mount,
         libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         what,
     )
@@ -684,7 +616,7 @@ fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Res {
 }
 
 #[cfg(test)]
-mod reopen_tests {
+mod detached_mount_tests {
     use super::*;
 
     /// Runs `f` on a thread of its own in a private mount namespace (the
@@ -698,7 +630,8 @@ mod reopen_tests {
         // and each removes its directory when it ends.
         static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("berth-reopen-{}-{call}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("berth-detached-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.clone();
         let result = std::thread::spawn(move || {
@@ -713,52 +646,65 @@ mod reopen_tests {
         }
     }
 
-    /// A root at `dir/name` holding `dirs`, with a tmpfs mounted on its
-    /// /p/a: (root, target) descriptors.
-    fn root_with_mount_on_p_a(dir: &Path, name: &str, dirs: &[&str]) -> (OwnedFd, OwnedFd) {
-        let root_path = dir.join(name);
-        for d in dirs.iter().chain(&["p/a"]) {
-            std::fs::create_dir_all(root_path.join(d)).unwrap();
-        }
-        let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
-        let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
-        let tmpfs = Some(c"tmpfs");
-        sys::mount(tmpfs, &fd_path(target.as_fd()), tmpfs, 0, None).unwrap();
-        (root, target)
-    }
-
-    fn reopen_p_a(root: &OwnedFd, target: &OwnedFd) -> std::io::Result<OwnedFd> {
-        let p_a = Path::new("/p/a");
-        reopen_mount(root.as_fd(), target.as_fd(), p_a, libc::O_PATH)
+    fn is_read_only(path: &Path) -> bool {
+        let flags = sys::statvfs_flags(&cstr(path).unwrap()).unwrap();
+        flags & libc::ST_RDONLY != 0
     }
 
     #[test]
-    fn the_new_mount_is_found_where_it_was_made() {
+    fn flags_reach_the_new_mount_and_kernel_messages_the_error() {
         in_private_mount_ns(|dir| {
-            let (root, target) = root_with_mount_on_p_a(dir, "root-found", &[]);
-            let top = reopen_p_a(&root, &target).unwrap();
-            let (id, is_root) = sys::mount_position(top.as_fd()).unwrap();
-            assert!(is_root);
-            assert_ne!(id, sys::mount_position(target.as_fd()).unwrap().0);
+            let target_path = dir.join("t");
+            std::fs::create_dir_all(&target_path).unwrap();
+            let target = sys::open(&cstr(&target_path).unwrap(), libc::O_PATH, 0).unwrap();
+            let flags = libc::MS_RDONLY | libc::MS_NOSUID;
+            let mount = detached::new_filesystem("tmpfs", "tmpfs", "mode=700", flags).unwrap();
+            detached::attach(&mount, target.as_fd()).unwrap();
+            let st = sys::statvfs_flags(&cstr(&target_path).unwrap()).unwrap();
+            assert_eq!(
+                st & (libc::ST_RDONLY | libc::ST_NOSUID),
+                libc::ST_RDONLY | libc::ST_NOSUID
+            );
+            let mode = std::fs::metadata(&target_path).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o7777,
+                0o700
+            );
+            let err = detached::new_filesystem("tmpfs", "tmpfs", "size=lots", 0).unwrap_err();
+            assert!(err.to_string().contains("size"), "{err}");
         });
     }
 
+    /// After the mount, its path is pointed elsewhere (a symlink, then a
+    /// fresh directory): the remount still lands on the new mount, and the
+    /// directory swapped in stays as it was.
     #[test]
-    fn a_path_changed_after_the_mount_is_refused() {
+    fn a_path_changed_after_the_mount_does_not_redirect_the_remount() {
         in_private_mount_ns(|dir| {
-            let (root, target) = root_with_mount_on_p_a(dir, "root-swapped", &["elsewhere/a"]);
-            let root_path = dir.join("root-swapped");
-            // A symlink where a directory of the path was: refused (ELOOP)
-            // instead of followed to another directory.
+            let root_path = dir.join("root");
+            for d in ["p/a", "elsewhere/a"] {
+                std::fs::create_dir_all(root_path.join(d)).unwrap();
+            }
+            let root = sys::open(&cstr(&root_path).unwrap(), libc::O_PATH, 0).unwrap();
+            let target = path::open_in_root(root.as_fd(), Path::new("/p/a"), libc::O_PATH).unwrap();
+            let mount = detached::new_filesystem("tmpfs", "tmpfs", "", 0).unwrap();
+            detached::attach(&mount, target.as_fd()).unwrap();
             std::fs::rename(root_path.join("p"), root_path.join("p-old")).unwrap();
             std::os::unix::fs::symlink("elsewhere", root_path.join("p")).unwrap();
-            let err = reopen_p_a(&root, &target).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
-            // A plain directory in its place: not the mount, refused.
+            remount(&mount, libc::MS_RDONLY, || "remount".into()).unwrap();
+            assert!(is_read_only(&root_path.join("p-old/a")));
+            assert!(!is_read_only(&root_path.join("elsewhere/a")));
             std::fs::remove_file(root_path.join("p")).unwrap();
             std::fs::create_dir_all(root_path.join("p/a")).unwrap();
-            let err = reopen_p_a(&root, &target).unwrap_err();
-            assert!(err.to_string().contains("no longer the mount"), "{err}");
+            let attr = sys::MountAttr {
+                attr_set: 0x8,
+                ..Default::default()
+            };
+            sys::mount_setattr(mount.as_fd(), false, &attr).unwrap();
+            let noexec =
+                |p: &Path| sys::statvfs_flags(&cstr(p).unwrap()).unwrap() & libc::ST_NOEXEC != 0;
+            assert!(noexec(&root_path.join("p-old/a")));
+            assert!(!noexec(&root_path.join("p/a")));
         });
     }
 }

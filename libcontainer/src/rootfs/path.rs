@@ -46,22 +46,6 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: libc::c_int) -> io
     sys::openat2(root, &relative(path)?, flags, 0, RESOLVE)
 }
 
-/// Opens `path` under `root` refusing every symlink on the way (ELOOP): for
-/// a path already resolved once, which must still lead to the same place.
-pub fn open_in_root_no_symlinks(
-    root: BorrowedFd<'_>,
-    path: &Path,
-    flags: libc::c_int,
-) -> io::Result<OwnedFd> {
-    sys::openat2(
-        root,
-        &relative(path)?,
-        flags,
-        0,
-        RESOLVE | sys::RESOLVE_NO_SYMLINKS,
-    )
-}
-
 /// Like `mkdir -p` inside the root; returns an O_PATH descriptor of the
 /// directory.
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {

@@ -177,8 +177,6 @@ pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 /// Resolve as if the directory fd were the root (no escape through `..` or
 /// absolute symlinks).
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
-/// openat2: fail with ELOOP on any symlink in the path.
-pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 #[repr(C)]
 struct OpenHow {
@@ -290,31 +288,6 @@ pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded.
     Ok(unsafe { st.assume_init() }.f_type)
-}
-
-/// Where `fd` sits among the mounts: the id of its mount, and whether it
-/// is that mount's root (statx STATX_MNT_ID and STATX_ATTR_MOUNT_ROOT).
-pub fn mount_position(fd: BorrowedFd<'_>) -> io::Result<(u64, bool)> {
-    // SAFETY: statx is plain data; zeroed is a valid value.
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: an empty path with AT_EMPTY_PATH names fd itself; stx is a
-    // valid buffer the kernel fills.
-    check(unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_MNT_ID,
-            &mut stx,
-        )
-    })?;
-    if stx.stx_mask & libc::STATX_MNT_ID == 0
-        || stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 == 0
-    {
-        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
-    }
-    let mount_root = stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
-    Ok((stx.stx_mnt_id, mount_root))
 }
 
 /// The mount flags (ST_* as MS_*) of the filesystem at `path`.
