@@ -67,18 +67,23 @@ pub enum FromChild {
 /// One end of the channel.
 pub struct Channel {
     stream: UnixStream,
+    /// Whether the peer still reads failures (see [`Channel::send_ready`]).
+    peer_reads_failures: bool,
 }
 
 impl Channel {
     /// A connected pair (parent end, child end).
     pub fn pair() -> io::Result<(Channel, Channel)> {
         let (a, b) = UnixStream::pair()?;
-        Ok((Channel { stream: a }, Channel { stream: b }))
+        Ok((Channel::from_stream(a), Channel::from_stream(b)))
     }
 
     /// Wraps an inherited stream (the helper's end).
     pub fn from_stream(stream: UnixStream) -> Channel {
-        Channel { stream }
+        Channel {
+            stream,
+            peer_reads_failures: true,
+        }
     }
 
     /// Gives up the wrapper, returning the socket.
@@ -122,11 +127,21 @@ impl Channel {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
+    /// Sends `Ready`, the last message the runtime reads: a later failure
+    /// (the execve) could sit unread in the socket until the runtime closes
+    /// its end, so [`Channel::report_failure`] writes it to stderr instead.
+    pub fn send_ready(&mut self) -> io::Result<()> {
+        self.send(&FromChild::Ready)?;
+        self.peer_reads_failures = false;
+        Ok(())
+    }
+
     /// Sends a failure report; used by the child on its way out. When the
-    /// runtime no longer listens (after create returned), the error goes to
-    /// the container's stderr instead, so it is not lost.
+    /// runtime no longer listens (after `Ready`, or it has gone), the error
+    /// goes to the container's stderr instead, so it is not lost.
     pub fn report_failure(&mut self, err: ChildError) {
-        if self.send(&FromChild::Failed(err.clone())).is_err() && !err.is_runtime_gone() {
+        let sent = self.peer_reads_failures && self.send(&FromChild::Failed(err.clone())).is_ok();
+        if !sent && !err.is_runtime_gone() {
             let _ = writeln!(io::stderr(), "berth: container init: {err}");
         }
     }

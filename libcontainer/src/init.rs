@@ -399,8 +399,7 @@ fn container_init(
     sys::reset_signals().map_err(io_step("reset signals"))?;
     // The runtime may die now without taking the container with it.
     sys::set_parent_death_signal(0).map_err(io_step("clear parent death signal"))?;
-    chan.send(&FromChild::Ready)
-        .map_err(io_step("report ready"))?;
+    chan.send_ready().map_err(io_step("report ready"))?;
     // Held (close-on-exec) until execve: `start` waits for its end of the
     // FIFO to see EOF, so poststart hooks run after the program is executed.
     let _start_signal = match (&fifo, &proc_fds) {
