@@ -428,7 +428,7 @@ fn blkio_weight_and_throttles_are_written() {
     let mut b = Bundle::new(&env);
     b.set_args(&["sleep", "60"]);
     // Which weight file the kernel offers is only known inside a cgroup.
-    let probe = Path::new("/sys/fs/cgroup/blkio/berth-test");
+    let probe = blkio_probe();
     let weight_file = ["blkio.weight", "blkio.bfq.weight"]
         .into_iter()
         .find(|f| probe.join(f).exists());
@@ -777,7 +777,7 @@ fn fields_this_host_cannot_apply_are_clear_errors() {
             "linux.resources.memory.kernel: ",
         ));
     }
-    if !Path::new("/sys/fs/cgroup/blkio/berth-test/blkio.leaf_weight").exists() {
+    if !blkio_probe().join("blkio.leaf_weight").exists() {
         late.push((
             "blockIO",
             json!({"leafWeight": 300}),
@@ -933,4 +933,13 @@ fn systemd_driver_without_systemd_is_a_clear_error() {
         assert!(!env.root().join(&id).exists(), "state left behind by {cmd}");
         assert!(dirs_of(&env, &id).is_empty(), "cgroup left behind by {cmd}");
     }
+}
+
+/// A blkio cgroup of the tests' own (the parent of their containers'),
+/// made if no container has made it yet: the kernel shows its per-cgroup
+/// files only inside one.
+fn blkio_probe() -> &'static Path {
+    let probe = Path::new("/sys/fs/cgroup/blkio/berth-test");
+    let _ = std::fs::create_dir_all(probe);
+    probe
 }

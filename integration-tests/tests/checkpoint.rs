@@ -12,11 +12,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Asked once: later callers wait for the first answer, so no test starts
+/// `criu` while the exclusive test counts processes and fds.
 fn criu_installed() -> bool {
-    Command::new("criu")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        Command::new("criu")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 macro_rules! require_criu {

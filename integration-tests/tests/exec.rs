@@ -135,7 +135,7 @@ fn exec_detached_with_pid_file_and_process_json() {
     assert!(cmdline.starts_with("sleep"), "{cmdline:?}");
     env.berth(&["delete", "--force", &id]).ok();
     assert!(
-        wait_pid_gone(pid, Duration::from_secs(5)),
+        wait_pid_gone(pid, Duration::from_secs(20)),
         "exec'd process survived delete"
     );
 }
@@ -153,7 +153,7 @@ fn exec_errors_are_clear() {
         out.describe()
     );
     env.berth(&["kill", &id, "KILL"]).ok();
-    env.wait_status(&id, "stopped", Duration::from_secs(5));
+    env.wait_status(&id, "stopped", Duration::from_secs(20));
     let out = env.berth(&["exec", &id, "true"]);
     assert_eq!(out.code, 1, "{}", out.describe());
     assert!(out.stderr.contains("stopped"), "{}", out.describe());

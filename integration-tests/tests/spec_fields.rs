@@ -461,8 +461,10 @@ fn seccomp_notify_sends_the_listener_fd_and_state() {
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = cbuf.len() as _;
+        // Close-on-exec at once: other tests' berth processes must not
+        // inherit the listener (the syscalls wait until every copy closes).
         // SAFETY: recvmsg fills the buffers described by msg.
-        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
         assert!(n > 0, "recvmsg failed");
         // SAFETY: the kernel wrote a control message; CMSG_* walk it.
         let fd = unsafe {

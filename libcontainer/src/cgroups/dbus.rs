@@ -801,12 +801,6 @@ mod tests {
             return;
         };
         let result = std::panic::catch_unwind(|| {
-            for _ in 0..500 {
-                if sock.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
             let bus = |member, signature, body: Writer| Call {
                 destination: Some("org.freedesktop.DBus"),
                 path: "/org/freedesktop/DBus",
@@ -815,7 +809,18 @@ mod tests {
                 signature,
                 body: body.into_bytes(),
             };
-            let mut conn = Connection::open(sock.to_str().unwrap(), true).unwrap();
+            // Until the daemon listens (its socket file appears at bind, before
+            // listen): retry for up to 5 s.
+            let mut tries = 0;
+            let mut conn = loop {
+                match Connection::open(sock.to_str().unwrap(), true) {
+                    Err(_) if tries < 500 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    r => break r.unwrap(),
+                }
+            };
             let id = conn.call(&bus("GetId", "", Writer::new())).unwrap();
             assert_eq!(id.first_string().map(|s| s.len()), Some(32));
             let mut body = Writer::new();
