@@ -59,12 +59,13 @@ fi
 
 B=/bin/berth
 CG=/sys/fs/cgroup/berth-test
-# bundle ID ROOTFS: /b/ID/config.json on ROOTFS (a fresh copy of the
-# busybox rootfs unless it exists), cgroup /berth-test/ID.
+# bundle ID ROOTFS [CONFIG]: /b/ID/config.json on ROOTFS (a fresh copy of
+# the busybox rootfs unless it exists), cgroup /berth-test/ID, from
+# /bundle/CONFIG (config.template, config.hooks, config.failing-hook).
 bundle() {
     mkdir -p "/b/$1"
     [ -d "$2" ] || cp -a /bundle/rootfs "$2"
-    sed -e "s|@ROOT@|$2|" -e "s|@CGPATH@|/berth-test/$1|" /bundle/config.template >"/b/$1/config.json"
+    sed -e "s|@ROOT@|$2|g" -e "s|@CGPATH@|/berth-test/$1|" "/bundle/${3:-config.template}" >"/b/$1/config.json"
 }
 field() { $B state "$1" 2>/dev/null | sed -n "s/.*\"$2\": \"*\([^\",]*\)\"*,*$/\1/p"; }
 last() { tail -n1 "$1/count" 2>/dev/null; }
@@ -170,12 +171,26 @@ other_id() {
     run_counter c3 /r3
     try "checkpoint c3" $B checkpoint --image-path /img/c3 c3 || { give_up c3; return; }
     L3=$(last /r3)
-    bundle c3b /r3
+    # A failing prestart hook: CRIU stops before restoring anything.
+    bundle c3x /r3 config.failing-hook
+    $B restore -d --image-path /img/c3 --bundle /b/c3x c3x </dev/null >/dev/null 2>/tmp/err
+    check "restore with a failing prestart hook fails" 1 "$?"
+    check "its error names the hook" yes "$(grep -q 'hooks.prestart\[0\]' /tmp/err && echo yes)"
+    check "it left no container" "" "$($B list -q)"
+    check "it left no cgroup" no "$(exists $CG/c3x)"
+    check "the counter did not resume" "$L3" "$(last /r3)"
+    bundle c3b /r3 config.hooks
     try "restore c3's images as c3b" $B restore -d --image-path /img/c3 --bundle /b/c3b c3b || { give_up c3b; return; }
     P=$(field c3b pid)
     check "c3b: status" running "$(field c3b status)"
     check "c3b: the only container" c3b "$($B list -q | tr '\n' ' ' | sed 's/ $//')"
     check "c3b: init in /berth-test/c3b" yes "$(in_cgroup c3b "$P")"
+    # Before the processes were restored: the pid is still CRIU's own
+    # child, and the counter has not moved on.
+    for kind in prestart createRuntime; do
+        check "c3b: $kind hook got init's pid, not yet restored, counter at $L3" \
+            "$P criu $L3" "$(cat /tmp/hook-$kind 2>/dev/null)"
+    done
     wait_lines /r3 $((L3 + 6))
     check "c3b resumed c3's count after $L3" "$((L3 + 1))" "$(sed -n "$((L3 + 2))p" /r3/count)"
     check "c3b counts on without a restart" yes "$(contiguous /r3)"

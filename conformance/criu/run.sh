@@ -105,6 +105,19 @@ jq '.process.terminal = false
     | .linux.cgroupsPath = "@CGPATH@"' \
     "$bundle/config.json" >"$bundle/config.template"
 rm "$bundle/config.json"
+# Restore's runtime hooks: one that records what it saw (the pid it was
+# given, that process's name, the counter's last line) and one that fails.
+cat >"$root/bin/record-hook" <<'HOOK'
+#!/bin/sh
+pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+echo "$pid $(cat "/proc/$pid/comm" 2>/dev/null) $(tail -n1 "$2/count")" >"/tmp/hook-$1"
+HOOK
+chmod +x "$root/bin/record-hook"
+jq '.hooks = {"prestart": [{"path": "/bin/record-hook", "args": ["record-hook", "prestart", "@ROOT@"]}],
+              "createRuntime": [{"path": "/bin/record-hook", "args": ["record-hook", "createRuntime", "@ROOT@"]}]}' \
+    "$bundle/config.template" >"$bundle/config.hooks"
+jq '.hooks = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}' \
+    "$bundle/config.template" >"$bundle/config.failing-hook"
 
 # --- boot ----------------------------------------------------------------------
 boot_initramfs "criu lane" "$root" "$kernel" 768 "$work" || exit 1

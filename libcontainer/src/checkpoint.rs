@@ -898,7 +898,34 @@ fn restore_in(
     for root in cgroup_roots() {
         args.extend(["--cgroup-root".into(), root]);
     }
-    let criu_result = run_criu_in_cgroup(&args, &log, &home);
+    let runtime_hooks = [HookKind::Prestart, HookKind::CreateRuntime];
+    let namespace_hooks = if runtime_hooks
+        .iter()
+        .any(|kind| hooks::has(saved.hooks.as_ref(), *kind))
+    {
+        let h = NamespaceHooks::prepare(&dir.path)?;
+        args.extend(["--action-script".into(), h.script()]);
+        Some(h)
+    } else {
+        None
+    };
+    // As create runs them: prestart sees "created", createRuntime "creating".
+    let run_runtime_hooks = |pid: i32| -> Result<()> {
+        for (kind, status) in runtime_hooks.into_iter().zip(["created", "creating"]) {
+            let state =
+                hooks::state_json(&saved.id, status, pid, &saved.bundle, &saved.annotations);
+            hooks::run(saved.hooks.as_ref(), kind, &state)?;
+        }
+        Ok(())
+    };
+    let criu_result = run_criu_in_cgroup(
+        &args,
+        &log,
+        &home,
+        namespace_hooks
+            .as_ref()
+            .map(|h| (h, &run_runtime_hooks as &dyn Fn(i32) -> Result<()>)),
+    );
     drop(ns_fds);
     unmount_root(&mut guard.criu_root);
     criu_result?;
@@ -923,13 +950,6 @@ fn restore_in(
         "restore",
         "the restored container process exited right away",
     )?;
-    // CRIU's command line has no hook between namespaces and resume: the
-    // runtime hooks run once the process exists.
-    let state_json =
-        hooks::state_json(&saved.id, "created", pid, &saved.bundle, &saved.annotations);
-    for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
-        hooks::run(saved.hooks.as_ref(), kind, &state_json)?;
-    }
     if let Some(p) = &opts.pid_file {
         crate::container::write_pid_file(p, pid)?;
     }
@@ -977,9 +997,106 @@ fn cgroup_roots() -> Vec<String> {
         .collect()
 }
 
+/// The runtime hooks of a restore (prestart, createRuntime) run once CRIU
+/// has made the container's namespaces and before it restores the
+/// processes, as they run before the program in create: CRIU's action
+/// script, at `setup-namespaces`, writes the root task's pid into one FIFO
+/// of the state directory and waits for berth's answer on the other.
+struct NamespaceHooks {
+    script_path: PathBuf,
+    request_path: PathBuf,
+    answer_path: PathBuf,
+    // Opened read-write: never at end of file, and a write never blocks.
+    request: std::fs::File,
+    answer: std::fs::File,
+}
+
+impl NamespaceHooks {
+    fn prepare(state_dir: &Path) -> Result<Self> {
+        let fifo = |name: &str| -> Result<(PathBuf, std::fs::File)> {
+            let path = state_dir.join(name);
+            let c = crate::rootfs::path::cstr(&path).map_err(|e| Error::sys("fifo path", e))?;
+            let made = sys::mkfifo(&c, 0o600).and_then(|()| {
+                sys::open(&c, libc::O_RDWR | libc::O_NONBLOCK, 0).map(std::fs::File::from)
+            });
+            let file = made.map_err(|e| Error::sys(format!("make {}", path.display()), e))?;
+            Ok((path, file))
+        };
+        let (request_path, request) = fifo("criu-hooks-request")?;
+        let (answer_path, answer) = fifo("criu-hooks-answer")?;
+        // CRIU executes the script by path, at every action.
+        let script_path = state_dir.join("criu-hooks.sh");
+        let script = format!(
+            "#!/bin/sh\n\
+             [ \"$CRTOOLS_SCRIPT_ACTION\" = setup-namespaces ] || exit 0\n\
+             echo \"$CRTOOLS_INIT_PID\" >{}\n\
+             read -r answer <{}\n\
+             [ \"$answer\" = ok ]\n",
+            shell_quote(&request_path),
+            shell_quote(&answer_path)
+        );
+        let hooks = NamespaceHooks {
+            script_path,
+            request_path,
+            answer_path,
+            request,
+            answer,
+        };
+        std::fs::write(&hooks.script_path, script)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &hooks.script_path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )
+            })
+            .map_err(|e| Error::sys(format!("write {}", hooks.script_path.display()), e))?;
+        Ok(hooks)
+    }
+
+    /// The `--action-script` argument.
+    fn script(&self) -> String {
+        path_arg(&self.script_path)
+    }
+
+    /// The root task's pid, once the script has sent it.
+    fn take_request(&self) -> Option<i32> {
+        let mut buf = [0u8; 32];
+        let n = std::io::Read::read(&mut &self.request, &mut buf).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+    }
+
+    fn answer(&self, ok: bool) -> Result<()> {
+        let word: &[u8] = if ok { b"ok\n" } else { b"failed\n" };
+        std::io::Write::write_all(&mut &self.answer, word)
+            .map_err(|e| Error::sys("answer CRIU's action script", e))
+    }
+}
+
+impl Drop for NamespaceHooks {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.script_path);
+        let _ = std::fs::remove_file(&self.request_path);
+        let _ = std::fs::remove_file(&self.answer_path);
+    }
+}
+
+/// `path` as one word for `sh`.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// The runtime hooks run during a restore, with their channel to CRIU.
+type RestoreHooks<'a> = (&'a NamespaceHooks, &'a dyn Fn(i32) -> Result<()>);
+
 /// Starts CRIU while this process is in the container's cgroup (CRIU
-/// inherits it), then moves this process back to `home` before waiting.
-fn run_criu_in_cgroup(args: &[String], log: &Path, home: &[PathBuf]) -> Result<()> {
+/// inherits it), then moves this process back to `home` before waiting;
+/// runs `hooks` when CRIU's action script asks.
+fn run_criu_in_cgroup(
+    args: &[String],
+    log: &Path,
+    home: &[PathBuf],
+    hooks: Option<RestoreHooks<'_>>,
+) -> Result<()> {
     let binary = criu_binary();
     tracing::debug!("running {binary} {}", args.join(" "));
     let child = Command::new(&binary).args(args).spawn();
@@ -990,7 +1107,30 @@ fn run_criu_in_cgroup(args: &[String], log: &Path, home: &[PathBuf]) -> Result<(
             source,
         })
     })?;
-    let status = child.wait().map_err(|e| Error::sys("wait for criu", e))?;
+    let mut hook_error = None;
+    let status = loop {
+        if let Some((channel, run_hooks)) = hooks {
+            if let Some(pid) = channel.take_request() {
+                let ran = run_hooks(pid);
+                channel.answer(ran.is_ok())?;
+                hook_error = ran.err();
+            }
+        }
+        let exited = match hooks {
+            Some((channel, _)) => {
+                sys::poll_readable(&channel.request, 50);
+                child.try_wait()
+            }
+            None => child.wait().map(Some),
+        };
+        if let Some(status) = exited.map_err(|e| Error::sys("wait for criu", e))? {
+            break status;
+        }
+    };
+    // A failed hook made CRIU give up: its error says why.
+    if let Some(e) = hook_error {
+        return Err(e);
+    }
     if status.success() {
         return Ok(());
     }
@@ -1005,6 +1145,15 @@ fn run_criu_in_cgroup(args: &[String], log: &Path, home: &[PathBuf]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_one_shell_word() {
+        assert_eq!(
+            shell_quote(Path::new("/run/berth/c1/f")),
+            "'/run/berth/c1/f'"
+        );
+        assert_eq!(shell_quote(Path::new("/tmp/a'b c")), "'/tmp/a'\\''b c'");
+    }
 
     #[test]
     fn page_server_needs_address_and_port() {
