@@ -29,6 +29,10 @@ statepid() { /lane/berth state "$1" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
 
 info "PID 1 is $(cat /proc/1/comm), systemd $(systemctl --version | head -n1 | cut -d' ' -f2), kernel $(uname -r), $(stat -fc %T /sys/fs/cgroup)"
 [ "$(cat /proc/1/comm)" = systemd ] || { bad "PID 1 is not systemd"; finish; }
+if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
+    . /lane/lane-v1.sh
+    finish
+fi
 
 # --- a scope with limits ----------------------------------------------------------
 RES='{"memory":{"limit":67108864,"swap":100663296},"pids":{"limit":32},

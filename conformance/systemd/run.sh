@@ -3,7 +3,9 @@
 # QEMU (TCG, no KVM needed) and runs `berth --systemd-cgroup` there
 # (lane.sh): the transient scope in systemctl, the limits in its cgroup
 # files, update/pause/ps/events through it, exit codes, and that delete
-# removes the scope. One PASS/FAIL line per check, then "N passed, N failed".
+# removes the scope. It boots twice: systemd on cgroup v2, then on cgroup v1
+# (hybrid, systemd.unified_cgroup_hierarchy=0; lane-v1.sh). One PASS/FAIL
+# line per check, then "N passed, N failed", per boot.
 #
 # Usage: conformance/systemd/run.sh [--berth PATH] [--keep] [--timeout SECONDS]
 #   --berth PATH   the berth to test (default: target/debug/berth, built if
@@ -136,7 +138,7 @@ trap cleanup EXIT
 lane=$run/lane
 mkdir -p "$lane"
 if command -v strip >/dev/null; then strip -o "$lane/berth" "$berth"; else cp "$berth" "$lane/berth"; fi
-cp "$here/lane.sh" "$lane/lane.sh"
+cp "$here/lane.sh" "$here/lane-v1.sh" "$lane/"
 install_checks "$lane/lane-checks.sh"
 chmod 755 "$lane/lane.sh"
 rootfs=$lane/bundle/rootfs
@@ -153,18 +155,24 @@ jq '.process.terminal = false
     sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' >"$lane/bundle/config.template"
 rm "$lane/bundle/config.json"
 mkfs.ext4 -q -F -d "$lane" "$run/lane.img" 128M
-t1=$(date +%s)
-echo "systemd lane: disks ready in $((t1 - t0))s; booting $kver with systemd" >&2
+echo "systemd lane: disks ready in $(($(date +%s) - t0))s; booting $kver with systemd" >&2
 
-# --- boot ----------------------------------------------------------------------
-log=$run/console.log
-run_guest "$log" "$limit" -m 1024 \
-    -kernel "$kernel" -initrd "$initrd" \
-    -append "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.show_status=0" \
-    -drive "file=$work/base.img,format=raw,if=virtio" \
-    -drive "file=$run/lane.img,format=raw,if=virtio" -snapshot
-qemu_rc=$GUEST_RC
-t2=$(date +%s)
-echo "systemd lane: guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
-
-guest_verdict "systemd lane" "$log" "$keep" || exit 1
+# --- boot: systemd on cgroup v2, then on v1 (hybrid) -------------------------------
+verdict=0
+for mode in unified hybrid; do
+    append="root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.show_status=0"
+    # systemd 252 mounts the v1 controllers beside its own cgroup2 tree.
+    [[ $mode == hybrid ]] && append+=" systemd.unified_cgroup_hierarchy=0"
+    log=$run/console-$mode.log
+    t1=$(date +%s)
+    run_guest "$log" "$limit" -m 1024 \
+        -kernel "$kernel" -initrd "$initrd" \
+        -append "$append" \
+        -drive "file=$work/base.img,format=raw,if=virtio" \
+        -drive "file=$run/lane.img,format=raw,if=virtio" -snapshot
+    qemu_rc=$GUEST_RC
+    t2=$(date +%s)
+    echo "systemd lane ($mode): guest ran $((t2 - t1))s (qemu exit $qemu_rc), lane total $((t2 - t0))s" >&2
+    guest_verdict "systemd lane ($mode)" "$log" "$keep" || verdict=1
+done
+exit $verdict

@@ -874,10 +874,13 @@ pub fn all_pids() -> Vec<u32> {
         .collect()
 }
 
+/// Lines of /proc/self/mountinfo without the engine lane's (see
+/// [`engine_lane_mount`]).
 pub fn mountinfo() -> Vec<String> {
     fs::read_to_string("/proc/self/mountinfo")
         .expect("read /proc/self/mountinfo")
         .lines()
+        .filter(|line| !engine_lane_mount(line))
         .map(String::from)
         .collect()
 }
@@ -1035,18 +1038,10 @@ fn engine_lane_mount(line: &str) -> bool {
 #[track_caller]
 pub fn assert_no_leaks(before: &Snapshot, after: &Snapshot) {
     let mut problems = vec![];
-    for m in after
-        .mounts
-        .difference(&before.mounts)
-        .filter(|m| !engine_lane_mount(m))
-    {
+    for m in after.mounts.difference(&before.mounts) {
         problems.push(format!("new mount: {m}"));
     }
-    for m in before
-        .mounts
-        .difference(&after.mounts)
-        .filter(|m| !engine_lane_mount(m))
-    {
+    for m in before.mounts.difference(&after.mounts) {
         problems.push(format!("mount disappeared: {m}"));
     }
     for e in &after.root_entries {

@@ -1,7 +1,7 @@
 //! sysctl, oomScoreAdj, domainname, --no-pivot, rootfsPropagation, and the
 //! JSON log format.
 
-use integration_tests::{read_lossy, require_root, Bundle, Env};
+use integration_tests::{mountinfo, read_lossy, require_root, Bundle, Env};
 use serde_json::json;
 
 #[test]
@@ -172,10 +172,10 @@ fn without_a_mount_namespace_the_host_mounts_stay_untouched() {
     bundle.remove_namespace("mount");
     bundle.set_sh("ls /; readlink /proc/self/ns/mnt 2>/dev/null; echo done");
     std::fs::write(bundle.rootfs().join("marker-in-rootfs"), "").unwrap();
-    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let before = mountinfo();
     let id = env.new_id();
     let out = env.run(&mut bundle, &id);
-    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let after = mountinfo();
     assert_eq!(out.code, 0, "{}", out.describe());
     // The process saw the bundle's root, through chroot.
     assert!(

@@ -270,6 +270,32 @@ impl CgroupManager {
         })
     }
 
+    /// A v1 host's cgroup `path` (absolute in every hierarchy) that systemd
+    /// made for a scope with `pid` in it: systemd creates it only in the
+    /// hierarchies it manages (memory, cpu, pids …), so it is made in the
+    /// others (cpuset, freezer …) and `pid` joins it in all of them.
+    pub fn join_v1_scope(unit: &str, path: &str, pid: i32) -> Result<CgroupManager, CgroupError> {
+        let (cgroup, _) = path::resolve(hierarchies::auto(), Some(path), unit, "");
+        let dirs: HashMap<String, PathBuf> = cgroup
+            .subsystems()
+            .iter()
+            .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
+            .collect();
+        if dirs.is_empty() {
+            return Err(op_err(unit, "create", "no cgroup hierarchy is mounted"));
+        }
+        cgroup
+            .create()
+            .map_err(|e| op_err(unit, "create", v1::describe(&e)))?;
+        let manager = CgroupManager {
+            path: unit.to_string(),
+            dirs,
+            v2: false,
+        };
+        manager.add_process(pid)?;
+        Ok(manager)
+    }
+
     /// The v2 cgroup for `given` with the controllers enabled on the way.
     /// runc's rules for v2: an absolute path from the root of the
     /// hierarchy; a relative one (or the container ID) below the *parent*

@@ -4,10 +4,15 @@
 //! cgroup below it is ours to write. Limits systemd has a property for are
 //! set as properties (so systemd keeps them when it rewrites the cgroup);
 //! every field is then written to the scope's cgroup files by the cgroupfs
-//! code, as for the cgroupfs driver. Only cgroup v2 hosts are supported.
+//! code, as for the cgroupfs driver.
+//!
+//! On a cgroup v1 host (legacy or hybrid) systemd makes the scope only in
+//! the hierarchies it manages; berth makes the same path in the others
+//! (cpuset, freezer …) and moves init there too, as runc does, and uses
+//! the v1 names of the properties (MemoryLimit, CPUShares).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
@@ -105,18 +110,12 @@ pub fn parse_path(given: Option<&str>, id: &str) -> Result<ScopePath, CgroupErro
     })
 }
 
-/// Fails unless systemd runs as the init system and the host is cgroup v2.
+/// Fails unless systemd runs as the init system.
 pub fn check_available() -> Result<(), CgroupError> {
     // The test systemd itself and sd_booted(3) use.
     if !Path::new("/run/systemd/system").is_dir() {
         return Err(CgroupError::Systemd(
             "systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver (leave out --systemd-cgroup)"
-                .into(),
-        ));
-    }
-    if !super::is_unified_host() {
-        return Err(CgroupError::Systemd(
-            "berth's systemd driver supports cgroup v2 hosts only, and /sys/fs/cgroup is not cgroup2 here; use the cgroupfs driver (leave out --systemd-cgroup)"
                 .into(),
         ));
     }
@@ -134,28 +133,56 @@ fn limit(v: Option<i64>) -> Option<u64> {
     }
 }
 
-/// The resource properties systemd has (cgroup v2 names). The rest (and
-/// these again) go to the cgroup files.
-pub fn resource_properties(res: Option<&LinuxResources>) -> Vec<Property> {
+/// Which names systemd's resource properties take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// cgroup v2 (MemoryMax, CPUWeight …).
+    Unified,
+    /// cgroup v1, legacy or hybrid (MemoryLimit, CPUShares).
+    Legacy,
+}
+
+impl Hierarchy {
+    /// This host's.
+    pub fn of_host() -> Hierarchy {
+        if super::is_unified_host() {
+            Hierarchy::Unified
+        } else {
+            Hierarchy::Legacy
+        }
+    }
+}
+
+/// The resource properties systemd has, named for `hierarchy`. The rest
+/// (and these again) go to the cgroup files.
+pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -> Vec<Property> {
     let mut props: Vec<Property> = Vec::new();
     let Some(res) = res else {
         return props;
     };
+    let unified = hierarchy == Hierarchy::Unified;
     if let Some(m) = res.memory() {
         let mem = limit(m.limit());
         if let Some(v) = mem {
-            props.push(("MemoryMax", Value::U64(v)));
+            props.push((
+                if unified { "MemoryMax" } else { "MemoryLimit" },
+                Value::U64(v),
+            ));
         }
-        if let Some(v) = limit(m.reservation()) {
-            props.push(("MemoryLow", Value::U64(v)));
-        }
-        // runc's swap is memory + swap; systemd's MemorySwapMax is swap alone.
-        match (limit(m.swap()), mem) {
-            (Some(MAX), _) => props.push(("MemorySwapMax", Value::U64(MAX))),
-            (Some(total), Some(mem)) if mem != MAX && total >= mem => {
-                props.push(("MemorySwapMax", Value::U64(total - mem)))
+        // v1 has neither a low boundary nor swap alone in systemd's terms:
+        // memory.soft_limit_in_bytes and memsw are written to the files.
+        if unified {
+            if let Some(v) = limit(m.reservation()) {
+                props.push(("MemoryLow", Value::U64(v)));
             }
-            _ => {}
+            // runc's swap is memory + swap; systemd's MemorySwapMax is swap alone.
+            match (limit(m.swap()), mem) {
+                (Some(MAX), _) => props.push(("MemorySwapMax", Value::U64(MAX))),
+                (Some(total), Some(mem)) if mem != MAX && total >= mem => {
+                    props.push(("MemorySwapMax", Value::U64(total - mem)))
+                }
+                _ => {}
+            }
         }
     }
     if let Some(p) = res.pids() {
@@ -165,7 +192,11 @@ pub fn resource_properties(res: Option<&LinuxResources>) -> Vec<Property> {
     }
     if let Some(c) = res.cpu() {
         if let Some(shares) = c.shares().filter(|s| *s > 0) {
-            props.push(("CPUWeight", Value::U64(v2::shares_to_weight(shares))));
+            props.push(if unified {
+                ("CPUWeight", Value::U64(v2::shares_to_weight(shares)))
+            } else {
+                ("CPUShares", Value::U64(shares))
+            });
         }
         let period = c.period().filter(|p| *p > 0);
         match c.quota() {
@@ -264,7 +295,8 @@ pub fn start_scope(
         ("IOAccounting", Value::Bool(true)),
         ("PIDs", Value::U32Array(vec![pid as u32])),
     ];
-    props.extend(resource_properties(res));
+    let hierarchy = Hierarchy::of_host();
+    props.extend(resource_properties(res, hierarchy));
     let mut conn = connect().map_err(|e| client_err(&scope.unit, "start", e))?;
     let mut body = Writer::new();
     body.string(&scope.unit);
@@ -283,25 +315,45 @@ pub fn start_scope(
         }
     };
     tracing::debug!(unit = %scope.unit, slice = %scope.slice, pid, job = ?job, "systemd scope started");
-    let dir = wait_for_scope(scope, pid).inspect_err(|_| {
+    let joined = wait_for_scope(scope, pid, hierarchy).and_then(|path| match hierarchy {
+        Hierarchy::Unified => Ok(CgroupManager::from_paths(
+            scope.unit.clone(),
+            HashMap::from([(
+                v2::KEY.to_string(),
+                Path::new(v2::ROOT).join(path.trim_start_matches('/')),
+            )]),
+        )),
+        Hierarchy::Legacy => CgroupManager::join_v1_scope(&scope.unit, &path, pid),
+    });
+    joined.inspect_err(|_| {
         let _ = stop_scope(&scope.unit);
-    })?;
-    Ok(CgroupManager::from_paths(
-        scope.unit.clone(),
-        HashMap::from([(v2::KEY.to_string(), dir)]),
-    ))
+    })
 }
 
 /// The start job runs after StartTransientUnit returns: wait until `pid`
-/// is in the scope's cgroup, and return that directory.
-fn wait_for_scope(scope: &ScopePath, pid: i32) -> Result<PathBuf, CgroupError> {
+/// is in the scope's cgroup (of systemd's own hierarchy), and return its
+/// path ("/system.slice/berth-ID.scope").
+fn wait_for_scope(
+    scope: &ScopePath,
+    pid: i32,
+    hierarchy: Hierarchy,
+) -> Result<String, CgroupError> {
     let deadline = Instant::now() + START_TIMEOUT;
     let suffix = format!("/{}", scope.unit);
     loop {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        let path = text.lines().find_map(|l| l.strip_prefix("0::"));
+        // systemd's tree: the cgroup2 one, or its named v1 hierarchy.
+        let path = text.lines().find_map(|l| {
+            let mut fields = l.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let systemds = match hierarchy {
+                Hierarchy::Unified => controllers.is_empty(),
+                Hierarchy::Legacy => controllers == "name=systemd",
+            };
+            systemds.then_some(path)
+        });
         if let Some(path) = path.filter(|p| p.ends_with(&suffix)) {
-            return Ok(Path::new(v2::ROOT).join(path.trim_start_matches('/')));
+            return Ok(path.to_string());
         }
         if Instant::now() >= deadline {
             return Err(CgroupError::Systemd(format!(
@@ -332,7 +384,7 @@ pub fn stop_scope(unit: &str) -> Result<(), CgroupError> {
 /// Tells systemd the new limits of an `update`, so it keeps them (a unit
 /// that is gone has nothing to keep them for).
 pub fn set_properties(unit: &str, res: &LinuxResources) -> Result<(), CgroupError> {
-    let props = resource_properties(Some(res));
+    let props = resource_properties(Some(res), Hierarchy::of_host());
     if props.is_empty() {
         return Ok(());
     }
@@ -396,7 +448,7 @@ mod tests {
             "cpu": {"shares": 1024, "quota": 50000, "period": 100000}
         }))
         .unwrap();
-        let props = resource_properties(Some(&res));
+        let props = resource_properties(Some(&res), Hierarchy::Unified);
         let get = |k: &str| match props.iter().find(|p| p.0 == k) {
             Some((_, Value::U64(v))) => Some(*v),
             _ => None,
@@ -412,7 +464,31 @@ mod tests {
             serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": -1}}),
         )
         .unwrap();
-        let props = resource_properties(Some(&unlimited));
+        let props = resource_properties(Some(&unlimited), Hierarchy::Unified);
         assert!(props.iter().all(|p| p.1 == Value::U64(u64::MAX)));
+    }
+
+    #[test]
+    fn a_v1_host_gets_the_v1_property_names() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864, "swap": 100663296, "reservation": 1048576},
+            "pids": {"limit": 32},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000}
+        }))
+        .unwrap();
+        let props = resource_properties(Some(&res), Hierarchy::Legacy);
+        let names: Vec<&str> = props.iter().map(|p| p.0).collect();
+        assert_eq!(
+            names,
+            [
+                "MemoryLimit",
+                "TasksMax",
+                "CPUShares",
+                "CPUQuotaPerSecUSec",
+                "CPUQuotaPeriodUSec"
+            ]
+        );
+        assert!(props.contains(&("MemoryLimit", Value::U64(67108864))));
+        assert!(props.contains(&("CPUShares", Value::U64(512))));
     }
 }
