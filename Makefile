@@ -46,8 +46,8 @@ test: deps
 	# qemu-system-x86 and linux-image-amd64 when missing.
 	conformance/cgroupv2/run.sh --berth target/debug/berth
 	# The systemd cgroup driver in a QEMU guest booting Debian with systemd
-	# as PID 1 (the root is debootstrapped once, then cached: ~4 min cold,
-	# ~1.5 min warm).
+	# as PID 1, on cgroup v2 and then on hybrid v1 (the root is
+	# debootstrapped once, then cached: ~4 min cold, ~1 min warm).
 	conformance/systemd/run.sh --berth target/debug/berth
 	# Checkpoint/restore through CRIU in a QEMU guest with Debian's 6.1
 	# kernel (criu 3.17 cannot dump on this host's kernel 6.18).
