@@ -193,6 +193,15 @@ pub struct CgroupManager {
     v2: bool,
 }
 
+/// The directory of a v1 cgroup in each hierarchy, by controller name.
+fn controller_dirs(cgroup: &cgroups_rs::fs::Cgroup) -> HashMap<String, PathBuf> {
+    cgroup
+        .subsystems()
+        .iter()
+        .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
+        .collect()
+}
+
 fn op_err(path: &str, what: &'static str, message: impl Into<String>) -> CgroupError {
     CgroupError::Operation {
         path: path.to_string(),
@@ -227,11 +236,7 @@ impl CgroupManager {
             return Self::create_v2(given.as_deref(), id, &own, record);
         }
         let (cgroup, display) = path::resolve(hier, given.as_deref(), id, &own);
-        let dirs: HashMap<String, PathBuf> = cgroup
-            .subsystems()
-            .iter()
-            .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
-            .collect();
+        let dirs = controller_dirs(&cgroup);
         if dirs.is_empty() {
             return Err(op_err(&display, "create", "no cgroup hierarchy is mounted").into());
         }
@@ -276,11 +281,7 @@ impl CgroupManager {
     /// others (cpuset, freezer …) and `pid` joins it in all of them.
     pub fn join_v1_scope(unit: &str, path: &str, pid: i32) -> Result<CgroupManager, CgroupError> {
         let (cgroup, _) = path::resolve(hierarchies::auto(), Some(path), unit, "");
-        let dirs: HashMap<String, PathBuf> = cgroup
-            .subsystems()
-            .iter()
-            .map(|s| (s.controller_name(), s.to_controller().path().to_path_buf()))
-            .collect();
+        let dirs = controller_dirs(&cgroup);
         if dirs.is_empty() {
             return Err(op_err(unit, "create", "no cgroup hierarchy is mounted"));
         }
