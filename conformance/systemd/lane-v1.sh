@@ -8,7 +8,8 @@ in_v1() { if grep -q "^[0-9]*:$2:/$3\$" "/proc/$1/cgroup"; then echo yes; else e
 status() { /lane/berth state "$1" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
 
 RES='{"memory":{"limit":67108864},"pids":{"limit":32},
- "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"}}'
+ "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
+ "devices":[{"allow":false,"access":"rwm"}]}'
 RES=$(echo "$RES" | tr -d '\n')
 config sd1 system.slice:berth:sd1 '["sleep","1000"]' "$RES"
 S=berth-sd1.scope
@@ -30,11 +31,20 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     check "v1: cpu.cfs_quota_us" 50000 "$(cgfile $V1/cpu,cpuacct/$P/cpu.cfs_quota_us)"
     check "v1: cpuset.cpus (a hierarchy systemd does not manage)" 0 "$(cgfile $V1/cpuset/$P/cpuset.cpus)"
     $B start sd1 2>/tmp/err || bad "v1: start sd1: $(cat /tmp/err)"
+    # The container's device rules (as in the default spec: all denied but
+    # the standard nodes) stay in force when systemd rewrites the scope's
+    # cgroup (at a daemon-reload; at update, which sets properties).
+    check "v1: devices.list denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
+    systemctl daemon-reload
+    check "v1: after daemon-reload: devices.list still denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
+    check "v1: systemctl: DevicePolicy (the config's device rules as DeviceAllow)" strict "$(show $S DevicePolicy)"
+    check "v1: after daemon-reload: /dev/null allowed" yes "$(grep -qx 'c 1:3 rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     if $B update --memory 128m --pids-limit 16 sd1 2>/tmp/err; then
         check "v1: update: memory.limit_in_bytes" 134217728 "$(cgfile $V1/memory/$P/memory.limit_in_bytes)"
         check "v1: update: pids.max" 16 "$(cgfile $V1/pids/$P/pids.max)"
         check "v1: update: systemctl MemoryLimit" 134217728 "$(show $S MemoryLimit)"
         check "v1: update: systemctl TasksMax" 16 "$(show $S TasksMax)"
+        check "v1: update: devices.list still denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     else
         bad "v1: update: $(cat /tmp/err)"
     fi

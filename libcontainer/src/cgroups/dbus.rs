@@ -77,6 +77,8 @@ pub enum Value {
     U64(u64),
     /// `au`
     U32Array(Vec<u32>),
+    /// `a(ss)`
+    StrPairs(Vec<(String, String)>),
 }
 
 impl Value {
@@ -86,6 +88,7 @@ impl Value {
             Value::Bool(_) => "b",
             Value::U64(_) => "t",
             Value::U32Array(_) => "au",
+            Value::StrPairs(_) => "a(ss)",
         }
     }
 }
@@ -179,6 +182,13 @@ impl Writer {
             Value::Bool(b) => self.bool(*b),
             Value::U64(n) => self.u64(*n),
             Value::U32Array(a) => self.array(4, |w| a.iter().for_each(|n| w.u32(*n))),
+            Value::StrPairs(pairs) => self.array(8, |w| {
+                for (a, b) in pairs {
+                    w.begin_struct();
+                    w.string(a);
+                    w.string(b);
+                }
+            }),
         }
     }
 
@@ -629,6 +639,28 @@ mod tests {
             &[1, b's', 0],       // 50..53
             &[0; 3],             // pad to 56
             &s("system.slice"),  // 56..73
+        ]);
+        assert_eq!(w.into_bytes(), want);
+    }
+
+    #[test]
+    fn string_pair_array_property() {
+        let mut w = Writer::new();
+        w.properties(&[(
+            "DeviceAllow",
+            Value::StrPairs(vec![("char-pts".into(), "rwm".into())]),
+        )]);
+        let want = cat(&[
+            &56u32.to_le_bytes(), // 8..64
+            &[0; 4],
+            &s("DeviceAllow"),                     // 8..24
+            &[5, b'a', b'(', b's', b's', b')', 0], // 24..31
+            &[0; 1],                               // pad to 32
+            &24u32.to_le_bytes(),                  // inner length: 40..64
+            &[0; 4],                               // first struct at 40
+            &s("char-pts"),                        // 40..53
+            &[0; 3],                               // pad to 56
+            &s("rwm"),                             // 56..64
         ]);
         assert_eq!(w.into_bytes(), want);
     }

@@ -213,6 +213,17 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
             props.push(("CPUQuotaPeriodUSec", Value::U64(p)));
         }
     }
+    // On v1 systemd rewrites the scope's devices cgroup with its own list
+    // ("allow all" without one) whenever it applies the unit's settings: it
+    // gets the container's rules. (On v2 it leaves berth's eBPF filter be.)
+    if !unified && res.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        if let Some(allow) = super::devices::systemd_device_allow(res) {
+            props.push(("DevicePolicy", Value::Str("strict".into())));
+            // An empty list first: systemd appends to what the unit had.
+            props.push(("DeviceAllow", Value::StrPairs(Vec::new())));
+            props.push(("DeviceAllow", Value::StrPairs(allow)));
+        }
+    }
     props
 }
 
