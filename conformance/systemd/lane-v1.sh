@@ -80,5 +80,12 @@ check "v1: run: the container's exit code" 7 "$?"
 check "v1: run: the container sees its pids.max" 8 "$out"
 check "v1: run: berth-sd2.scope gone afterwards" "" "$(units berth-sd2.scope)"
 
+# A user's manager gets no controllers on v1: refused before anything exists.
+useradd -M -u 1500 lanerl 2>/dev/null
+out=$(runuser -u lanerl -- /lane/berth --root /tmp/rl-root --systemd-cgroup run --bundle /b/sd2 rlv1 2>&1)
+check "v1: rootless --systemd-cgroup refused, naming cgroup v2" yes \
+    "$(echo "$out" | grep -q 'needs a cgroup v2 host' && echo yes || echo "no: $out")"
+check "v1: rootless refusal left no state" "" "$(ls /tmp/rl-root 2>/dev/null)"
+
 check "v1: no berth scope left" "" "$(units 'berth-*.scope')"
 check "v1: no container state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"

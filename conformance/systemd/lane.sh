@@ -186,6 +186,38 @@ else
     bad "create dupa: $(cat /tmp/err)"
 fi
 
+# --- rootless: a user's own systemd (user@UID.service) -------------------------------
+RU=1500
+as_user() { runuser -u lanerl -- env XDG_RUNTIME_DIR=/run/user/$RU "$@"; }
+RB="/lane/berth --root /run/user/$RU/berth"
+if useradd -M -u $RU lanerl 2>/tmp/err && loginctl enable-linger lanerl 2>>/tmp/err; then
+    n=0
+    while [ ! -S /run/user/$RU/systemd/private ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    mkdir -p /b/rl
+    sed -e "s|@CGPATH@|:berth:rl|" -e 's|@ARGS@|["sleep","1000"]|' \
+        -e 's|@RESOURCES@|{"pids":{"limit":12},"memory":{"limit":33554432}}|' \
+        /lane/bundle/config.rootless >/b/rl/config.json
+    U=/user.slice/user-$RU.slice/user@$RU.service/user.slice/berth-rl.scope
+    if as_user $RB --systemd-cgroup create --bundle /b/rl rl </dev/null >/dev/null 2>/tmp/err; then
+        ok "rootless: create as uid $RU with --systemd-cgroup"
+        pid=$(as_user $RB state rl | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+        check "rootless: init in a scope of the user's manager (user.slice by default)" "0::$U" "$(cat "/proc/$pid/cgroup")"
+        check "rootless: pids.max" 12 "$(cgfile $CG$U/pids.max)"
+        check "rootless: memory.max" 33554432 "$(cgfile $CG$U/memory.max)"
+        as_user $RB delete -f rl 2>/tmp/err || bad "rootless: delete -f: $(cat /tmp/err)"
+        sleep 0.2
+        check "rootless: delete: the scope's cgroup is gone" no "$([ -e "$CG$U" ] && echo yes || echo no)"
+        check "rootless: delete: no state" "" "$(ls /run/user/$RU/berth 2>/dev/null)"
+    else
+        bad "rootless: create: $(cat /tmp/err)"
+        info "user@$RU: $(systemctl is-active user@$RU.service) $(ls -la /run/user/$RU 2>&1 | tr '\n' ' ')"
+        info "$(journalctl -b --no-pager -u user@$RU.service -u systemd-logind 2>&1 | tail -n 15 | tr '\n' '|')"
+    fi
+    loginctl disable-linger lanerl
+else
+    bad "rootless: no lingering user: $(cat /tmp/err)"
+fi
+
 # --- nothing left ---------------------------------------------------------------------
 check "no berth scope left" "" "$(units 'berth-*.scope'; units 'test-*.scope')"
 check "no container state left" "" "$(ls /run/berth 2>/dev/null | tr '\n' ' ')"

@@ -3,7 +3,8 @@
 # QEMU (TCG, no KVM needed) and runs `berth --systemd-cgroup` there
 # (lane.sh): the transient scope in systemctl, the limits in its cgroup
 # files, update/pause/ps/events through it, exit codes, and that delete
-# removes the scope. It boots twice: systemd on cgroup v2, then on cgroup v1
+# removes the scope; on v2 also as a user, through the user's own manager
+# (rootless). It boots twice: systemd on cgroup v2, then on cgroup v1
 # (hybrid, systemd.unified_cgroup_hierarchy=0; lane-v1.sh). One PASS/FAIL
 # line per check, then "N passed, N failed", per boot.
 #
@@ -41,7 +42,7 @@ modules=/lib/modules/$kver
 work=$here/work
 mkdir -p "$work"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-include=systemd,systemd-sysv,dbus,libseccomp2
+include=systemd,systemd-sysv,dbus,libpam-systemd,libseccomp2
 # The unit that runs the checks: mounts the lane disk and runs lane.sh on
 # the serial console once dbus is up.
 unit='[Unit]
@@ -154,6 +155,18 @@ jq '.process.terminal = false
     "$lane/bundle/config.json" |
     sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' >"$lane/bundle/config.template"
 rm "$lane/bundle/config.json"
+# The same for a rootless container of the guest's user 1500 (lane.sh).
+"$berth" spec --rootless --bundle "$run"
+jq '.process.terminal = false
+    | .process.args = "@ARGS@"
+    | .linux.cgroupsPath = "@CGPATH@"
+    | .linux.resources = "@RESOURCES@"
+    | .root.path = "/lane/bundle/rootfs"
+    | .linux.uidMappings[0].hostID = 1500
+    | .linux.gidMappings[0].hostID = 1500' \
+    "$run/config.json" |
+    sed -e 's/"@ARGS@"/@ARGS@/' -e 's/"@RESOURCES@"/@RESOURCES@/' >"$lane/bundle/config.rootless"
+rm "$run/config.json"
 mkfs.ext4 -q -F -d "$lane" "$run/lane.img" 128M
 echo "systemd lane: disks ready in $(($(date +%s) - t0))s; booting $kver with systemd" >&2
 

@@ -122,7 +122,10 @@ pub fn features() -> Value {
                 "v1": true,
                 "v2": true,
                 "systemd": crate::cgroups::systemd::check_available().is_ok(),
-                "systemdUser": false,
+                // A user's own manager (rootless --systemd-cgroup) wherever
+                // systemd runs on cgroup v2.
+                "systemdUser": crate::cgroups::systemd::check_available().is_ok()
+                    && crate::cgroups::is_unified_host(),
                 "rdma": true
             },
             "seccomp": {

@@ -23,6 +23,8 @@ use crate::error::CgroupError;
 
 /// runc's default slice for system containers.
 const DEFAULT_SLICE: &str = "system.slice";
+/// runc's default slice in a user's own manager (rootless).
+const DEFAULT_USER_SLICE: &str = "user.slice";
 /// systemd's own socket: root reaches the manager without the bus daemon.
 const PRIVATE_SOCKET: &str = "/run/systemd/private";
 /// The system bus, for when the private socket cannot be used.
@@ -63,10 +65,55 @@ fn check_part(given: &str, what: &str, part: &str, allow_dash: bool) -> Result<(
     }
 }
 
+/// Whose systemd makes the scopes: the system's (root), or the calling
+/// user's own instance (rootless, as runc and crun with
+/// `--systemd-cgroup` as a user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// systemd as PID 1, for root.
+    System,
+    /// user@UID.service, the user's manager.
+    User(u32),
+}
+
+impl Manager {
+    /// The caller's: by its effective uid.
+    pub fn of_caller() -> Manager {
+        match crate::sys::effective_ids().0 {
+            0 => Manager::System,
+            uid => Manager::User(uid),
+        }
+    }
+
+    fn default_slice(self) -> &'static str {
+        match self {
+            Manager::System => DEFAULT_SLICE,
+            Manager::User(_) => DEFAULT_USER_SLICE,
+        }
+    }
+}
+
+/// The user's runtime directory ($XDG_RUNTIME_DIR, else /run/user/UID).
+fn user_runtime_dir(uid: u32) -> std::path::PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| format!("/run/user/{uid}").into())
+}
+
 /// Parses runc's systemd form of `linux.cgroupsPath`, `slice:prefix:name`
 /// (an empty path means `:berth:ID`): the scope `prefix-name.scope` in
-/// `slice`, or system.slice when the slice is empty.
+/// `slice`, or when the slice is empty system.slice (user.slice in a
+/// user's manager).
 pub fn parse_path(given: Option<&str>, id: &str) -> Result<ScopePath, CgroupError> {
+    parse_path_for(Manager::of_caller(), given, id)
+}
+
+fn parse_path_for(
+    manager: Manager,
+    given: Option<&str>,
+    id: &str,
+) -> Result<ScopePath, CgroupError> {
     let default = format!(":berth:{id}");
     let given = given.filter(|p| !p.is_empty()).unwrap_or(&default);
     let parts: Vec<&str> = given.split(':').collect();
@@ -77,7 +124,7 @@ pub fn parse_path(given: Option<&str>, id: &str) -> Result<ScopePath, CgroupErro
         ));
     };
     let slice = if slice.is_empty() {
-        DEFAULT_SLICE
+        manager.default_slice()
     } else {
         slice
     };
@@ -110,7 +157,8 @@ pub fn parse_path(given: Option<&str>, id: &str) -> Result<ScopePath, CgroupErro
     })
 }
 
-/// Fails unless systemd runs as the init system.
+/// Fails unless systemd runs as the init system and, for a user, the
+/// user's own manager can be reached on a cgroup v2 host.
 pub fn check_available() -> Result<(), CgroupError> {
     // The test systemd itself and sd_booted(3) use.
     if !Path::new("/run/systemd/system").is_dir() {
@@ -118,6 +166,23 @@ pub fn check_available() -> Result<(), CgroupError> {
             "systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver (leave out --systemd-cgroup)"
                 .into(),
         ));
+    }
+    let Manager::User(uid) = Manager::of_caller() else {
+        return Ok(());
+    };
+    // A v1 host delegates nothing to a user's manager.
+    if !super::is_unified_host() {
+        return Err(CgroupError::Systemd(
+            "as a user (rootless) the systemd driver needs a cgroup v2 host; use the cgroupfs driver (leave out --systemd-cgroup)"
+                .into(),
+        ));
+    }
+    let private = user_runtime_dir(uid).join("systemd/private");
+    if !private.exists() && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return Err(CgroupError::Systemd(format!(
+            "your own systemd instance is out of reach (no {} and no DBUS_SESSION_BUS_ADDRESS): it runs while you have a login session, or always with `loginctl enable-linger`",
+            private.display()
+        )));
     }
     Ok(())
 }
@@ -231,29 +296,39 @@ fn client_err(unit: &str, what: &str, e: DbusError) -> CgroupError {
     CgroupError::Systemd(format!("{what} {unit} over D-Bus: {e}"))
 }
 
-/// Connects to the manager: its private socket when we may (root, no bus
-/// daemon in the way), else the system bus.
+/// Connects to the caller's manager: its private socket when we may (no
+/// bus daemon in the way), else the system bus (root) or the session bus
+/// (a user).
 fn connect() -> Result<Connection, DbusError> {
-    match Connection::open(PRIVATE_SOCKET, false) {
+    let (private, bus, which) = match Manager::of_caller() {
+        Manager::System => (
+            PRIVATE_SOCKET.into(),
+            bus_path("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|| SYSTEM_BUS.to_string()),
+            "system",
+        ),
+        Manager::User(uid) => {
+            let dir = user_runtime_dir(uid);
+            let bus = bus_path("DBUS_SESSION_BUS_ADDRESS")
+                .unwrap_or_else(|| dir.join("bus").to_string_lossy().into_owned());
+            (dir.join("systemd/private"), bus, "session")
+        }
+    };
+    match Connection::open(&private.to_string_lossy(), false) {
         Ok(conn) => Ok(conn),
         Err(e) => {
-            tracing::debug!(error = %e, "systemd's private socket failed, using the system bus");
-            Connection::open(&system_bus_path(), true)
+            tracing::debug!(error = %e, "systemd's private socket failed, using the {which} bus");
+            Connection::open(&bus, true)
         }
     }
 }
 
-/// The system bus socket, or the `unix:path=` one DBUS_SYSTEM_BUS_ADDRESS
-/// names.
-fn system_bus_path() -> String {
-    std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-        .ok()
-        .and_then(|a| {
-            a.split(';')
-                .find_map(|t| t.strip_prefix("unix:path="))
-                .map(|p| p.split(',').next().unwrap_or(p).to_string())
-        })
-        .unwrap_or_else(|| SYSTEM_BUS.to_string())
+/// The `unix:path=` socket the bus address in `variable` names.
+fn bus_path(variable: &str) -> Option<String> {
+    std::env::var(variable).ok().and_then(|a| {
+        a.split(';')
+            .find_map(|t| t.strip_prefix("unix:path="))
+            .map(|p| p.split(',').next().unwrap_or(p).to_string())
+    })
 }
 
 /// A call on org.freedesktop.systemd1.Manager. On the private socket the
@@ -426,8 +501,10 @@ mod tests {
         let p = parse_path(Some("system.slice:berth:web"), "x").unwrap();
         assert_eq!(p.slice, "system.slice");
         assert_eq!(p.unit, "berth-web.scope");
-        let p = parse_path(Some(":berth:web"), "x").unwrap();
+        let p = parse_path_for(Manager::System, Some(":berth:web"), "x").unwrap();
         assert_eq!(p.slice, "system.slice");
+        let p = parse_path_for(Manager::User(1000), Some(":berth:web"), "x").unwrap();
+        assert_eq!(p.slice, "user.slice");
         let p = parse_path(None, "abc").unwrap();
         assert_eq!(p.unit, "berth-abc.scope");
         let p = parse_path(Some("machine.slice::web"), "x").unwrap();
