@@ -7,7 +7,7 @@ V1=/sys/fs/cgroup
 in_v1() { if grep -q "^[0-9]*:$2:/$3\$" "/proc/$1/cgroup"; then echo yes; else echo no; fi; }
 status() { /lane/berth state "$1" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
 
-RES='{"memory":{"limit":67108864},"pids":{"limit":32},
+RES='{"memory":{"limit":67108864,"reservation":33554432},"pids":{"limit":32},
  "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
  "devices":[{"allow":false,"access":"rwm"}]}'
 RES=$(echo "$RES" | tr -d '\n')
@@ -36,6 +36,10 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     # cgroup (at a daemon-reload; at update, which sets properties).
     check "v1: devices.list denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     systemctl daemon-reload
+    check "v1: after daemon-reload: the limits as berth wrote them" "67108864 33554432 32 512 50000 0" \
+        "$(for f in memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes pids/pids.max \
+            cpu,cpuacct/cpu.shares cpu,cpuacct/cpu.cfs_quota_us cpuset/cpuset.cpus; do
+            cgfile "$V1/${f%%/*}/$P/${f#*/}"; echo; done | tr '\n' ' ' | sed 's/ $//')"
     check "v1: after daemon-reload: devices.list still denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     check "v1: systemctl: DevicePolicy (the config's device rules as DeviceAllow)" strict "$(show $S DevicePolicy)"
     check "v1: after daemon-reload: /dev/null allowed" yes "$(grep -qx 'c 1:3 rwm' $V1/devices/$P/devices.list && echo yes || echo no)"

@@ -35,8 +35,8 @@ if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ]; then
 fi
 
 # --- a scope with limits ----------------------------------------------------------
-RES='{"memory":{"limit":67108864,"swap":100663296},"pids":{"limit":32},
- "cpu":{"shares":512,"quota":50000,"period":100000},
+RES='{"memory":{"limit":67108864,"swap":100663296,"reservation":16777216},"pids":{"limit":32},
+ "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
  "unified":{"memory.high":"50331648"}}'
 RES=$(echo "$RES" | tr -d '\n')
 config sd1 system.slice:berth:sd1 '["sleep","1000"]' "$RES"
@@ -59,8 +59,18 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     check "pids.max" 32 "$(cgfile $D/pids.max)"
     check "cpu.max" "50000 100000" "$(cgfile $D/cpu.max)"
     check "cpu.weight" 20 "$(cgfile $D/cpu.weight)"
-    check "memory.high (unified: no property, written to the delegated cgroup)" 50331648 "$(cgfile $D/memory.high)"
+    check "memory.high (unified)" 50331648 "$(cgfile $D/memory.high)"
+    check "systemctl: MemoryHigh (unified memory.high)" 50331648 "$(show $S MemoryHigh)"
     $B start sd1 2>/tmp/err || bad "start sd1: $(cat /tmp/err)"
+    # systemd rewrites the scope's cgroup when it applies the unit's settings
+    # (a daemon-reload): the container's limits stay.
+    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus; do
+        eval "before_$(echo $f | tr . _)=\"\$(cgfile $D/$f)\""
+    done
+    systemctl daemon-reload
+    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus; do
+        check "after daemon-reload: $f as berth wrote it" "$(eval echo \"\$before_$(echo $f | tr . _)\")" "$(cgfile $D/$f)"
+    done
     # update: the files and systemd's properties
     if $B update --memory 128m --pids-limit 16 sd1 2>/tmp/err; then
         check "update: memory.max" 134217728 "$(cgfile $D/memory.max)"

@@ -278,6 +278,15 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
             props.push(("CPUQuotaPeriodUSec", Value::U64(p)));
         }
     }
+    // systemd writes what it manages of a controller it applies (at a
+    // daemon-reload too), defaults included: memory.high set through
+    // `unified` came back as "max". So the unified keys it has properties
+    // for go to it as well (after the fields: as in the files, they win).
+    if unified {
+        for (key, value) in res.unified().iter().flatten() {
+            props.extend(unified_property(key, value));
+        }
+    }
     // On v1 systemd rewrites the scope's devices cgroup with its own list
     // ("allow all" without one) whenever it applies the unit's settings: it
     // gets the container's rules. (On v2 it leaves berth's eBPF filter be.)
@@ -290,6 +299,51 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
         }
     }
     props
+}
+
+/// The systemd property of one `linux.resources.unified` entry, for the
+/// keys systemd manages; none for the others (or a value the file write
+/// will refuse with a clear error).
+fn unified_property(key: &str, value: &str) -> Vec<Property> {
+    let value = value.trim();
+    let amount = |v: &str| {
+        if v == "max" {
+            Some(MAX)
+        } else {
+            v.parse().ok()
+        }
+    };
+    let name = match key {
+        "memory.high" => "MemoryHigh",
+        "memory.low" => "MemoryLow",
+        "memory.min" => "MemoryMin",
+        "memory.max" => "MemoryMax",
+        "memory.swap.max" => "MemorySwapMax",
+        "pids.max" => "TasksMax",
+        "cpu.weight" => "CPUWeight",
+        "cpu.max" => {
+            // "QUOTA PERIOD" or "QUOTA"; systemd keeps the quota per second.
+            let mut parts = value.split_whitespace();
+            let quota = parts.next().and_then(amount);
+            let period: Option<u64> = parts.next().and_then(|p| p.parse().ok());
+            let mut props = Vec::new();
+            if let Some(quota) = quota {
+                let per_sec = match quota {
+                    MAX => MAX,
+                    q => q.saturating_mul(1_000_000) / period.filter(|p| *p > 0).unwrap_or(100_000),
+                };
+                props.push(("CPUQuotaPerSecUSec", Value::U64(per_sec)));
+            }
+            if let Some(p) = period {
+                props.push(("CPUQuotaPeriodUSec", Value::U64(p)));
+            }
+            return props;
+        }
+        _ => return Vec::new(),
+    };
+    amount(value)
+        .map(|v| vec![(name, Value::U64(v))])
+        .unwrap_or_default()
 }
 
 fn client_err(unit: &str, what: &str, e: DbusError) -> CgroupError {
@@ -554,6 +608,29 @@ mod tests {
         .unwrap();
         let props = resource_properties(Some(&unlimited), Hierarchy::Unified);
         assert!(props.iter().all(|p| p.1 == Value::U64(u64::MAX)));
+    }
+
+    #[test]
+    fn unified_keys_systemd_manages_become_properties() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 67108864},
+            "unified": {"memory.high": "50331648", "memory.min": "max",
+                        "cpu.max": "25000 50000", "io.latency": "8:0 target=10"}
+        }))
+        .unwrap();
+        let props = resource_properties(Some(&res), Hierarchy::Unified);
+        for want in [
+            ("MemoryMax", Value::U64(67108864)),
+            ("MemoryHigh", Value::U64(50331648)),
+            ("MemoryMin", Value::U64(u64::MAX)),
+            ("CPUQuotaPerSecUSec", Value::U64(500000)),
+            ("CPUQuotaPeriodUSec", Value::U64(50000)),
+        ] {
+            assert!(props.contains(&want), "{want:?} missing from {props:?}");
+        }
+        assert_eq!(props.len(), 5, "{props:?}");
+        // v1 has no unified map.
+        assert_eq!(resource_properties(Some(&res), Hierarchy::Legacy).len(), 1);
     }
 
     #[test]
