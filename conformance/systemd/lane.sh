@@ -36,7 +36,7 @@ fi
 
 # --- a scope with limits ----------------------------------------------------------
 RES='{"memory":{"limit":67108864,"swap":100663296,"reservation":16777216},"pids":{"limit":32},
- "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
+ "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"blockIO":{"weight":500},
  "unified":{"memory.high":"50331648"}}'
 RES=$(echo "$RES" | tr -d '\n')
 config sd1 system.slice:berth:sd1 '["sleep","1000"]' "$RES"
@@ -64,11 +64,11 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     $B start sd1 2>/tmp/err || bad "start sd1: $(cat /tmp/err)"
     # systemd rewrites the scope's cgroup when it applies the unit's settings
     # (a daemon-reload): the container's limits stay.
-    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus; do
+    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus io.weight; do
         eval "before_$(echo $f | tr . _)=\"\$(cgfile $D/$f)\""
     done
     systemctl daemon-reload
-    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus; do
+    for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus io.weight; do
         check "after daemon-reload: $f as berth wrote it" "$(eval echo \"\$before_$(echo $f | tr . _)\")" "$(cgfile $D/$f)"
     done
     # update: the files and systemd's properties

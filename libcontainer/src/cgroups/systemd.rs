@@ -283,6 +283,11 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
     // `unified` came back as "max". So the unified keys it has properties
     // for go to it as well (after the fields: as in the files, they win).
     if unified {
+        // io.weight too: it read "default 100" after a daemon-reload.
+        let io_weight = res.block_io().as_ref().and_then(|b| b.weight());
+        if let Some(w) = io_weight.map(v2::blkio_to_io_weight).filter(|w| *w > 0) {
+            props.push(("IOWeight", Value::U64(w)));
+        }
         for (key, value) in res.unified().iter().flatten() {
             props.extend(unified_property(key, value));
         }
@@ -321,6 +326,17 @@ fn unified_property(key: &str, value: &str) -> Vec<Property> {
         "memory.swap.max" => "MemorySwapMax",
         "pids.max" => "TasksMax",
         "cpu.weight" => "CPUWeight",
+        // "default N" (per-device lines are not systemd's IOWeight).
+        "io.weight" => {
+            let weight = value
+                .strip_prefix("default")
+                .map(str::trim)
+                .unwrap_or(value);
+            return weight
+                .parse()
+                .map(|w| vec![("IOWeight", Value::U64(w))])
+                .unwrap_or_default();
+        }
         "cpu.max" => {
             // "QUOTA PERIOD" or "QUOTA"; systemd keeps the quota per second.
             let mut parts = value.split_whitespace();
@@ -614,6 +630,7 @@ mod tests {
     fn unified_keys_systemd_manages_become_properties() {
         let res: LinuxResources = serde_json::from_value(serde_json::json!({
             "memory": {"limit": 67108864},
+            "blockIO": {"weight": 500},
             "unified": {"memory.high": "50331648", "memory.min": "max",
                         "cpu.max": "25000 50000", "io.latency": "8:0 target=10"}
         }))
@@ -625,10 +642,16 @@ mod tests {
             ("MemoryMin", Value::U64(u64::MAX)),
             ("CPUQuotaPerSecUSec", Value::U64(500000)),
             ("CPUQuotaPeriodUSec", Value::U64(50000)),
+            ("IOWeight", Value::U64(4950)),
         ] {
             assert!(props.contains(&want), "{want:?} missing from {props:?}");
         }
-        assert_eq!(props.len(), 5, "{props:?}");
+        assert_eq!(props.len(), 6, "{props:?}");
+        assert_eq!(
+            unified_property("io.weight", "default 300"),
+            vec![("IOWeight", Value::U64(300))]
+        );
+        assert!(unified_property("io.weight", "8:0 300").is_empty());
         // v1 has no unified map.
         assert_eq!(resource_properties(Some(&res), Hierarchy::Legacy).len(), 1);
     }
