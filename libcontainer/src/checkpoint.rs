@@ -922,11 +922,11 @@ fn restore_in(
         &args,
         &log,
         &home,
+        ns_fds,
         namespace_hooks
             .as_ref()
             .map(|h| (h, &run_runtime_hooks as &dyn Fn(i32) -> Result<()>)),
     );
-    drop(ns_fds);
     unmount_root(&mut guard.criu_root);
     criu_result?;
 
@@ -1058,11 +1058,15 @@ impl NamespaceHooks {
         path_arg(&self.script_path)
     }
 
-    /// The root task's pid, once the script has sent it.
-    fn take_request(&self) -> Option<i32> {
+    /// What the script sent, once it has: the root task's pid, or `None`
+    /// for anything else (which is answered "failed", never left waiting).
+    fn take_request(&self) -> Option<Option<i32>> {
         let mut buf = [0u8; 32];
         let n = std::io::Read::read(&mut &self.request, &mut buf).ok()?;
-        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        let pid = std::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        Some(pid)
     }
 
     fn answer(&self, ok: bool) -> Result<()> {
@@ -1089,17 +1093,25 @@ fn shell_quote(path: &Path) -> String {
 type RestoreHooks<'a> = (&'a NamespaceHooks, &'a dyn Fn(i32) -> Result<()>);
 
 /// Starts CRIU while this process is in the container's cgroup (CRIU
-/// inherits it), then moves this process back to `home` before waiting;
-/// runs `hooks` when CRIU's action script asks.
+/// inherits it, and `inherited`, the descriptors its `--inherit-fd` name),
+/// then moves this process back to `home` before waiting; runs `hooks`
+/// when CRIU's action script asks.
 fn run_criu_in_cgroup(
     args: &[String],
     log: &Path,
     home: &[PathBuf],
+    inherited: Vec<OwnedFd>,
     hooks: Option<RestoreHooks<'_>>,
 ) -> Result<()> {
     let binary = criu_binary();
     tracing::debug!("running {binary} {}", args.join(" "));
-    let child = Command::new(&binary).args(args).spawn();
+    let mut command = Command::new(&binary);
+    command.args(args);
+    // Killed with berth: its action script would wait for berth forever.
+    sys::die_with_parent(&mut command);
+    let child = command.spawn();
+    // CRIU has its copies; the hooks must not keep the namespaces alive.
+    drop(inherited);
     go_home(home);
     let mut child = child.map_err(|source| {
         Error::Criu(CriuError::Spawn {
@@ -1110,10 +1122,14 @@ fn run_criu_in_cgroup(
     let mut hook_error = None;
     let status = loop {
         if let Some((channel, run_hooks)) = hooks {
-            if let Some(pid) = channel.take_request() {
-                let ran = run_hooks(pid);
-                channel.answer(ran.is_ok())?;
-                hook_error = ran.err();
+            match channel.take_request() {
+                Some(Some(pid)) => {
+                    let ran = run_hooks(pid);
+                    channel.answer(ran.is_ok())?;
+                    hook_error = ran.err();
+                }
+                Some(None) => channel.answer(false)?,
+                None => {}
             }
         }
         let exited = match hooks {

@@ -110,6 +110,15 @@ pub(super) fn systemd_device_allow(res: &LinuxResources) -> Option<Vec<(String, 
         } else if rule.allow() {
             allowed.push(rule.clone());
         } else {
+            if all_allowed {
+                // "Every device but these": systemd's list cannot say it.
+                // Strict with only the allows that follow denies more
+                // than asked, never less.
+                tracing::warn!(denied = ?rule, "systemd cannot allow every device but some: DeviceAllow holds only the rules after this deny");
+                all_allowed = false;
+                allowed.clear();
+                continue;
+            }
             // An allow the deny touches goes: whole when the deny covers
             // it, and also when it covers only part (systemd's list has no
             // "all but"), which denies more than asked, never less.
@@ -209,17 +218,22 @@ fn systemd_entries(rule: &LinuxDeviceCgroup, proc_devices: &str) -> Vec<(String,
     entries
 }
 
-/// The driver of `major` in /proc/devices' `section`.
+/// The driver of `major` in /proc/devices' `section`, when no other major
+/// there has that name: systemd's `char-NAME` means every major of the
+/// name (`sd` has 16).
 fn driver_name<'a>(proc_devices: &'a str, section: &str, major: i64) -> Option<&'a str> {
-    proc_devices
+    let entries: Vec<(i64, &str)> = proc_devices
         .split("\n\n")
         .find(|part| part.trim_start().starts_with(section))?
         .lines()
         .skip(1)
-        .find_map(|l| {
+        .filter_map(|l| {
             let (number, name) = l.trim().split_once(' ')?;
-            (number.parse::<i64>().ok()? == major).then_some(name.trim())
+            Some((number.parse().ok()?, name.trim()))
         })
+        .collect();
+    let name = entries.iter().find(|(n, _)| *n == major)?.1;
+    (entries.iter().filter(|(_, other)| *other == name).count() == 1).then_some(name)
 }
 
 /// Checks one rule without applying it (used by validation).
@@ -308,12 +322,21 @@ mod tests {
             {"allow": true, "type": "b", "major": 8, "access": "r"}
         ]));
         let got = systemd_device_allow(&res).unwrap();
+        // Block major 8 is one of sd's many majors: left out, never block-sd.
         let mut want = pairs(&[("/dev/char/10:200", "rw")]);
-        // Block major 8 is sd on every Linux; listed only where the host has it.
-        let devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
-        if driver_name(&devices, "Block devices:", 8).is_some() {
-            want.push(("block-sd".into(), "r".into()));
-        }
+        want.extend(defaults());
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_deny_after_allowing_everything_is_strict() {
+        let res = resources(serde_json::json!([
+            {"allow": true, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}
+        ]));
+        let got = systemd_device_allow(&res).unwrap();
+        let mut want = pairs(&[("/dev/char/10:229", "rw")]);
         want.extend(defaults());
         assert_eq!(got, want);
     }
@@ -347,10 +370,12 @@ mod tests {
 
     #[test]
     fn driver_names_come_from_the_right_section() {
-        let devices = "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n259 blkext\n";
+        let devices = "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n 65 sd\n259 blkext\n";
         assert_eq!(driver_name(devices, "Character devices:", 136), Some("pts"));
-        assert_eq!(driver_name(devices, "Block devices:", 8), Some("sd"));
+        assert_eq!(driver_name(devices, "Block devices:", 259), Some("blkext"));
         assert_eq!(driver_name(devices, "Block devices:", 136), None);
         assert_eq!(driver_name(devices, "Character devices:", 8), None);
+        // sd has more than one major: block-sd would allow them all.
+        assert_eq!(driver_name(devices, "Block devices:", 8), None);
     }
 }

@@ -285,15 +285,29 @@ impl CgroupManager {
         if dirs.is_empty() {
             return Err(op_err(unit, "create", "no cgroup hierarchy is mounted"));
         }
-        cgroup
-            .create()
-            .map_err(|e| op_err(unit, "create", v1::describe(&e)))?;
+        // systemd's own: removed when the scope stops; berth's: on failure here.
+        let existed: Vec<PathBuf> = unique_dirs(&dirs)
+            .into_iter()
+            .filter(|d| d.exists())
+            .cloned()
+            .collect();
         let manager = CgroupManager {
             path: unit.to_string(),
             dirs,
             v2: false,
         };
-        manager.add_process(pid)?;
+        let joined = cgroup
+            .create()
+            .map_err(|e| op_err(unit, "create", v1::describe(&e)))
+            .and_then(|()| manager.add_process(pid));
+        if let Err(e) = joined {
+            for d in unique_dirs(&manager.dirs) {
+                if !existed.contains(d) {
+                    let _ = std::fs::remove_dir(d);
+                }
+            }
+            return Err(e);
+        }
         Ok(manager)
     }
 

@@ -270,7 +270,7 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
                 let per = period.unwrap_or(100_000);
                 // systemd keeps the quota per second of CPU time.
                 let per_sec = (q as u64).saturating_mul(1_000_000) / per;
-                props.push(("CPUQuotaPerSecUSec", Value::U64(per_sec)));
+                props.push(("CPUQuotaPerSecUSec", Value::U64(quota_per_sec(per_sec))));
             }
             _ => {}
         }
@@ -311,13 +311,7 @@ pub fn resource_properties(res: Option<&LinuxResources>, hierarchy: Hierarchy) -
 /// will refuse with a clear error).
 fn unified_property(key: &str, value: &str) -> Vec<Property> {
     let value = value.trim();
-    let amount = |v: &str| {
-        if v == "max" {
-            Some(MAX)
-        } else {
-            v.parse().ok()
-        }
-    };
+    let amount = |v: &str| if v == "max" { Some(MAX) } else { memparse(v) };
     let name = match key {
         "memory.high" => "MemoryHigh",
         "memory.low" => "MemoryLow",
@@ -348,7 +342,7 @@ fn unified_property(key: &str, value: &str) -> Vec<Property> {
                     MAX => MAX,
                     q => q.saturating_mul(1_000_000) / period.filter(|p| *p > 0).unwrap_or(100_000),
                 };
-                props.push(("CPUQuotaPerSecUSec", Value::U64(per_sec)));
+                props.push(("CPUQuotaPerSecUSec", Value::U64(quota_per_sec(per_sec))));
             }
             if let Some(p) = period {
                 props.push(("CPUQuotaPeriodUSec", Value::U64(p)));
@@ -360,6 +354,33 @@ fn unified_property(key: &str, value: &str) -> Vec<Property> {
     amount(value)
         .map(|v| vec![(name, Value::U64(v))])
         .unwrap_or_default()
+}
+
+/// A size as the kernel's memparse reads it: digits with an optional K, M,
+/// G, T, P or E (powers of 1024, either case).
+fn memparse(v: &str) -> Option<u64> {
+    let digits = v.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let shift = match &v[digits.len()..] {
+        "" => 0,
+        "k" | "K" => 10,
+        "m" | "M" => 20,
+        "g" | "G" => 30,
+        "t" | "T" => 40,
+        "p" | "P" => 50,
+        "e" | "E" => 60,
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// systemd keeps a CPU quota as a whole percent in the unit it writes, so
+/// a daemon-reload would cut 333330 µs/s to 330000: rounded up to the next
+/// percent first, as runc does (systemd and the files then agree).
+fn quota_per_sec(per_sec: u64) -> u64 {
+    if per_sec == MAX {
+        return MAX;
+    }
+    per_sec.div_ceil(10_000).saturating_mul(10_000)
 }
 
 fn client_err(unit: &str, what: &str, e: DbusError) -> CgroupError {
@@ -652,6 +673,20 @@ mod tests {
             vec![("IOWeight", Value::U64(300))]
         );
         assert!(unified_property("io.weight", "8:0 300").is_empty());
+        assert_eq!(
+            unified_property("memory.max", "1G"),
+            vec![("MemoryMax", Value::U64(1 << 30))]
+        );
+        assert_eq!(
+            unified_property("memory.high", "64k"),
+            vec![("MemoryHigh", Value::U64(65536))]
+        );
+        assert!(unified_property("memory.high", "lots").is_empty());
+        // 33333/100000 is 33.333%: systemd would keep 33%, so 34% it is.
+        assert_eq!(
+            unified_property("cpu.max", "33333 100000")[0],
+            ("CPUQuotaPerSecUSec", Value::U64(340000))
+        );
         // v1 has no unified map.
         assert_eq!(resource_properties(Some(&res), Hierarchy::Legacy).len(), 1);
     }

@@ -416,6 +416,24 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> io::Result<()> {
     prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong)
 }
 
+/// Makes the process `command` starts die with SIGKILL when the calling
+/// thread ends (PR_SET_PDEATHSIG), so it cannot outlive a runtime that was
+/// killed while waiting for it.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls prctl(2), which is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let signal = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// PR_SET_KEEPCAPS.
 pub fn set_keep_caps(keep: bool) -> io::Result<()> {
     prctl(libc::PR_SET_KEEPCAPS, keep as libc::c_ulong)
