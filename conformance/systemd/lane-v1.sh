@@ -42,6 +42,7 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
             cgfile "$V1/${f%%/*}/$P/${f#*/}"; echo; done | tr '\n' ' ' | sed 's/ $//')"
     check "v1: after daemon-reload: devices.list still denies by default" no "$(grep -qx 'a \*:\* rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     check "v1: systemctl: DevicePolicy (the config's device rules as DeviceAllow)" strict "$(show $S DevicePolicy)"
+    check "v1: after daemon-reload: the disk's node cannot be opened" denied "$(disk_probe sd1)"
     check "v1: after daemon-reload: /dev/null allowed" yes "$(grep -qx 'c 1:3 rwm' $V1/devices/$P/devices.list && echo yes || echo no)"
     if $B update --memory 128m --pids-limit 16 sd1 2>/tmp/err; then
         check "v1: update: memory.limit_in_bytes" 134217728 "$(cgfile $V1/memory/$P/memory.limit_in_bytes)"

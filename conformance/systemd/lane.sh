@@ -15,6 +15,14 @@ finish() {
     systemctl poweroff --no-block
     exit 0
 }
+# disk_probe ID: makes a node of the guest's disk (/dev/vda: a block
+# device no rule lets a container use) in the container and reads a byte
+# of it: "opened" when the device rules let it through.
+DISK=$(printf '%d %d' "0x$(stat -c %t /dev/vda)" "0x$(stat -c %T /dev/vda)")
+disk_probe() {
+    /lane/berth exec --cap CAP_MKNOD "$1" sh -c \
+        "mknod /dev/probe b $DISK 2>/dev/null; if head -c1 /dev/probe >/dev/null 2>&1; then echo opened; else echo denied; fi; rm -f /dev/probe"
+}
 esc() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 # config ID CGPATH ARGS_JSON RESOURCES_JSON: writes /b/ID/config.json
 config() {
@@ -37,6 +45,7 @@ fi
 # --- a scope with limits ----------------------------------------------------------
 RES='{"memory":{"limit":67108864,"swap":100663296,"reservation":16777216},"pids":{"limit":32},
  "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"blockIO":{"weight":500},
+ "devices":[{"allow":false,"access":"rwm"}],
  "unified":{"memory.high":"50331648"}}'
 RES=$(echo "$RES" | tr -d '\n')
 config sd1 system.slice:berth:sd1 '["sleep","1000"]' "$RES"
@@ -67,7 +76,9 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus io.weight; do
         eval "before_$(echo $f | tr . _)=\"\$(cgfile $D/$f)\""
     done
+    check "device rules: the disk's node cannot be opened" denied "$(disk_probe sd1)"
     systemctl daemon-reload
+    check "after daemon-reload: the disk's node still cannot be opened" denied "$(disk_probe sd1)"
     for f in memory.max memory.swap.max memory.low memory.high pids.max cpu.max cpu.weight cpuset.cpus io.weight; do
         check "after daemon-reload: $f as berth wrote it" "$(eval echo \"\$before_$(echo $f | tr . _)\")" "$(cgfile $D/$f)"
     done
@@ -107,6 +118,15 @@ if $B create --bundle /b/sd1 sd1 2>/tmp/err; then
     if [ -e "$D" ]; then bad "delete: $D still exists"; else ok "delete: no cgroup $D"; fi
 else
     bad "create sd1: $(cat /tmp/err)"
+fi
+
+# --- the device probe's control: with every device allowed the node opens --------
+config sdp system.slice:berth:sdp '["sleep","1000"]' '{"devices":[{"allow":true,"access":"rwm"}]}'
+if $B create --bundle /b/sdp sdp 2>/tmp/err && $B start sdp 2>>/tmp/err; then
+    check "device probe control: with every device allowed the disk's node opens" opened "$(disk_probe sdp)"
+    $B delete -f sdp 2>/tmp/err || bad "delete -f sdp: $(cat /tmp/err)"
+else
+    bad "create sdp: $(cat /tmp/err)"
 fi
 
 # --- run: exit codes, the default slice, the scope goes ---------------------------
