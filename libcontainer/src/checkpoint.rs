@@ -20,7 +20,7 @@ use crate::cgroups::{self, CgroupManager};
 use crate::container::CleanupGuard;
 use crate::container::Container;
 use crate::error::{Error, Result};
-use crate::hooks::{self, HookKind};
+use crate::hooks;
 use crate::state::{self, StateDir, Status};
 use crate::sys;
 
@@ -898,25 +898,18 @@ fn restore_in(
     for root in cgroup_roots() {
         args.extend(["--cgroup-root".into(), root]);
     }
-    let runtime_hooks = [HookKind::Prestart, HookKind::CreateRuntime];
-    let namespace_hooks = if runtime_hooks
-        .iter()
-        .any(|kind| hooks::has(saved.hooks.as_ref(), *kind))
-    {
+    let namespace_hooks = if hooks::has_runtime_hooks(saved.hooks.as_ref()) {
         let h = NamespaceHooks::prepare(&dir.path)?;
         args.extend(["--action-script".into(), h.script()]);
         Some(h)
     } else {
         None
     };
-    // As create runs them: prestart sees "created", createRuntime "creating".
     let run_runtime_hooks = |pid: i32| -> Result<()> {
-        for (kind, status) in runtime_hooks.into_iter().zip(["created", "creating"]) {
-            let state =
-                hooks::state_json(&saved.id, status, pid, &saved.bundle, &saved.annotations);
-            hooks::run(saved.hooks.as_ref(), kind, &state)?;
-        }
-        Ok(())
+        let state = |status: &str| {
+            hooks::state_json(&saved.id, status, pid, &saved.bundle, &saved.annotations)
+        };
+        Ok(hooks::run_runtime_hooks(saved.hooks.as_ref(), state)?)
     };
     let criu_result = run_criu_in_cgroup(
         &args,

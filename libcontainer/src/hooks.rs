@@ -94,6 +94,24 @@ pub fn state_json(
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+/// The runtime hooks of creating a container (create, and restore once
+/// CRIU has made the namespaces): prestart, which comes from runtime-spec
+/// 1.0 where it ran once the container was created, so it sees "created";
+/// then createRuntime, part of creating. `state` makes the state for a
+/// status. The first failure stops the rest and is returned.
+pub fn run_runtime_hooks(
+    hooks: Option<&Hooks>,
+    state: impl Fn(&str) -> Vec<u8>,
+) -> Result<(), ChildError> {
+    run(hooks, HookKind::Prestart, &state("created"))?;
+    run(hooks, HookKind::CreateRuntime, &state("creating"))
+}
+
+/// Whether `hooks` has any of [`run_runtime_hooks`]'s.
+pub fn has_runtime_hooks(hooks: Option<&Hooks>) -> bool {
+    has(hooks, HookKind::Prestart) || has(hooks, HookKind::CreateRuntime)
+}
+
 /// Runs every hook of `kind`, in order; the first failure stops the rest
 /// and is returned.
 pub fn run_hooks(spec: &Spec, kind: HookKind, state: &[u8]) -> Result<(), ChildError> {

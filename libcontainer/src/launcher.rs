@@ -13,7 +13,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxResources};
 use crate::cgroups::CgroupManager;
 use crate::channel::{Channel, FromChild, ToChild};
 use crate::error::{ChildError, Error, Result};
-use crate::hooks::{self, HookKind};
+use crate::hooks;
 use crate::init::{self, InitPlan};
 use crate::sys;
 
@@ -456,7 +456,7 @@ fn converse(
             }
             Some(FromChild::RunRuntimeHooks) => {
                 let annotations = plan.spec.annotations().clone().unwrap_or_default();
-                let state = |status| {
+                let state = |status: &str| {
                     hooks::state_json(
                         &plan.id,
                         status,
@@ -465,12 +465,7 @@ fn converse(
                         &annotations,
                     )
                 };
-                // prestart comes from runtime-spec 1.0, where it ran once the
-                // container was created; createRuntime is part of creating.
-                hooks::run_hooks(&plan.spec, HookKind::Prestart, &state("created"))
-                    .and_then(|()| {
-                        hooks::run_hooks(&plan.spec, HookKind::CreateRuntime, &state("creating"))
-                    })
+                hooks::run_runtime_hooks(plan.spec.hooks().as_ref(), state)
                     .map_err(|e| (init_pid, Error::Child(e)))?;
                 chan.send(&ToChild::HooksDone)
                     .map_err(|e| (init_pid, Error::sys("resume init after hooks", e)))?;
