@@ -193,6 +193,23 @@ pub struct CgroupManager {
     v2: bool,
 }
 
+/// The directories of `dirs` that do not exist yet: what a failed create
+/// removes again ([`remove_dirs`]), never a directory that was there.
+fn missing_dirs(dirs: &HashMap<String, PathBuf>) -> Vec<PathBuf> {
+    unique_dirs(dirs)
+        .into_iter()
+        .filter(|d| !d.exists())
+        .cloned()
+        .collect()
+}
+
+/// Removes the (empty) directories a failed create made.
+fn remove_dirs(made: &[PathBuf]) {
+    for d in made {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
 /// The directory of a v1 cgroup in each hierarchy, by controller name.
 fn controller_dirs(cgroup: &cgroups_rs::fs::Cgroup) -> HashMap<String, PathBuf> {
     cgroup
@@ -253,19 +270,10 @@ impl CgroupManager {
                 .into());
             }
         }
-        let existed: Vec<PathBuf> = unique_dirs(&dirs)
-            .into_iter()
-            .filter(|d| d.exists())
-            .cloned()
-            .collect();
+        let made = missing_dirs(&dirs);
         record(&dirs)?;
         if let Err(e) = cgroup.create() {
-            // Undo the directories this call made (never pre-existing ones).
-            for d in unique_dirs(&dirs) {
-                if !existed.contains(d) {
-                    let _ = std::fs::remove_dir(d);
-                }
-            }
+            remove_dirs(&made);
             return Err(op_err(&display, "create", v1::describe(&e)).into());
         }
         Ok(CgroupManager {
@@ -286,11 +294,7 @@ impl CgroupManager {
             return Err(op_err(unit, "create", "no cgroup hierarchy is mounted"));
         }
         // systemd's own: removed when the scope stops; berth's: on failure here.
-        let existed: Vec<PathBuf> = unique_dirs(&dirs)
-            .into_iter()
-            .filter(|d| d.exists())
-            .cloned()
-            .collect();
+        let made = missing_dirs(&dirs);
         let manager = CgroupManager {
             path: unit.to_string(),
             dirs,
@@ -301,11 +305,7 @@ impl CgroupManager {
             .map_err(|e| op_err(unit, "create", v1::describe(&e)))
             .and_then(|()| manager.add_process(pid));
         if let Err(e) = joined {
-            for d in unique_dirs(&manager.dirs) {
-                if !existed.contains(d) {
-                    let _ = std::fs::remove_dir(d);
-                }
-            }
+            remove_dirs(&made);
             return Err(e);
         }
         Ok(manager)
