@@ -25,14 +25,6 @@ pub struct ParsedOptions {
 }
 
 impl ParsedOptions {
-    /// The mount_setattr changes: (recursive set, clear) and the
-    /// non-recursive nosymfollow.
-    pub fn has_attr_changes(&self) -> bool {
-        self.recursive_set != 0 || self.recursive_clr != 0 || self.nosymfollow
-    }
-}
-
-impl ParsedOptions {
     /// Whether this is a bind mount.
     pub fn is_bind(&self) -> bool {
         self.flags & libc::MS_BIND != 0
