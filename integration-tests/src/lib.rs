@@ -1075,12 +1075,20 @@ pub fn assert_no_leaks(before: &Snapshot, after: &Snapshot) {
 
 /// Accepts one connection and receives the one fd sent on it (SCM_RIGHTS).
 pub fn receive_fd(l: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsFd;
     l.set_nonblocking(false).unwrap();
     let (conn, _) = l.accept().expect("berth never connected");
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut data = [0u8; 256];
+    recv_with_fd(conn.as_fd()).1
+}
+
+/// Receives one message on `sock` with the fd it carries (SCM_RIGHTS, the
+/// first control message), close-on-exec at once: other tests' processes
+/// must not inherit it. Returns the message's bytes and the fd.
+pub fn recv_with_fd(sock: std::os::fd::BorrowedFd<'_>) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = vec![0u8; 65536];
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -1093,14 +1101,17 @@ pub fn receive_fd(l: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd 
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
     // SAFETY: recvmsg fills the buffers msg describes.
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    data.truncate(n as usize);
     // SAFETY: the control buffer was filled by the kernel; CMSG_* walk it.
-    unsafe {
+    let fd = unsafe {
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         assert!(!cmsg.is_null(), "no fd received ({n} data bytes)");
+        assert_eq!((*cmsg).cmsg_level, libc::SOL_SOCKET);
         assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const std::os::fd::RawFd);
         std::os::fd::OwnedFd::from_raw_fd(fd)
-    }
+    };
+    (data, fd)
 }

@@ -1,7 +1,7 @@
 //! The container process: env, cwd, user, rlimits, terminal.
 
 use integration_tests::*;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
@@ -80,42 +80,6 @@ fn rlimits_are_applied() {
     assert_eq!(nums, ["1024", "2048"], "{line}");
 }
 
-/// Receive one fd sent with SCM_RIGHTS on `sock`.
-fn recv_fd(sock: RawFd) -> OwnedFd {
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // Room for a few fds' worth of control data, properly aligned.
-    let mut cmsg_buf = [0u64; 16];
-    // SAFETY: zeroed msghdr is a valid empty header; we fill the pointers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
-    // SAFETY: msg points at live buffers of the given sizes.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(
-        n >= 0,
-        "recvmsg on the console socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: walking the control messages the kernel wrote into msg.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-                return OwnedFd::from_raw_fd(fd);
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    panic!("no SCM_RIGHTS fd received on the console socket ({n} data bytes)");
-}
-
 /// Read from the pty master until `needle` shows up, EOF/EIO, or timeout.
 fn read_pty_until(fd: RawFd, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
@@ -177,7 +141,7 @@ fn console_socket_receives_the_pty_master() {
         }
     };
     conn.set_nonblocking(false).unwrap();
-    let master = recv_fd(conn.as_raw_fd());
+    let master = recv_with_fd(conn.as_fd()).1;
     let out = create.wait(T);
     assert_eq!(
         out.code,

@@ -433,7 +433,7 @@ fn recursive_mount_options_reach_submounts() {
 #[test]
 fn seccomp_notify_sends_the_listener_fd_and_state() {
     require_root!();
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let env = Env::new("seccompnotify");
     let sock_path = env.dir().join("listener.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
@@ -449,33 +449,13 @@ fn seccomp_notify_sends_the_listener_fd_and_state() {
     let id = env.new_id();
     let receiver = std::thread::spawn(move || {
         let (conn, _) = listener.accept().expect("accept");
-        let mut buf = vec![0u8; 65536];
-        let mut cbuf = [0u8; 64];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: msghdr is plain data and points at live buffers.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = cbuf.len() as _;
         // Close-on-exec at once: other tests' berth processes must not
         // inherit the listener (the syscalls wait until every copy closes).
-        // SAFETY: recvmsg fills the buffers described by msg.
-        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        assert!(n > 0, "recvmsg failed");
-        // SAFETY: the kernel wrote a control message; CMSG_* walk it.
-        let fd = unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            assert!(!cmsg.is_null(), "no fd received");
-            *(libc::CMSG_DATA(cmsg) as *const i32)
-        };
-        let state: serde_json::Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+        let (data, fd) = integration_tests::recv_with_fd(conn.as_fd());
+        assert!(!data.is_empty(), "recvmsg failed");
+        let state: serde_json::Value = serde_json::from_slice(&data).unwrap();
         // Closing the listener makes the notified syscalls fail with ENOSYS.
-        // SAFETY: fd was received for us to own.
-        unsafe { libc::close(fd) };
+        drop(fd);
         state
     });
     let out = env.run(&mut bundle, &id);
